@@ -1,0 +1,27 @@
+"""Where fraudcal finds its SQL and templates, and where it writes artifacts.
+
+The repository layout is fixed (DESIGN.md section 2): this package sits in
+``<root>/plugins/fraudcal_airflow`` and the SQL in ``<root>/include/sql``, in a checkout and
+in the Docker image (``/opt/airflow``) alike. The two folders a deployment may want
+elsewhere come from environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = PROJECT_ROOT / "include"
+SQL_DIR = INCLUDE_DIR / "sql"
+TEMPLATES_DIR = INCLUDE_DIR / "templates"
+
+
+def artifacts_dir() -> Path:
+    """Folder for snapshots, GX Data Docs and reports (``FRAUDCAL_ARTIFACTS_DIR``)."""
+    return Path(os.environ.get("FRAUDCAL_ARTIFACTS_DIR", PROJECT_ROOT / "artifacts")).resolve()
+
+
+def import_dir() -> Path:
+    """The only folder CSV sources may be read from (``FRAUDCAL_IMPORT_DIR``)."""
+    return Path(os.environ.get("FRAUDCAL_IMPORT_DIR", PROJECT_ROOT / "data" / "import")).resolve()

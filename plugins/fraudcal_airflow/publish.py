@@ -1,0 +1,122 @@
+"""Publish calibration sets to Redis: atomic, monotone in ``as_of``, with rollback.
+
+Contract (DESIGN.md 3.3): the live set of a model version is the JSON string at
+``fraudcal:calibration:{model_type}:{model_version}``; the set it replaced is kept at
+``...:previous``; both expire after ``ttl_hours``. One Lua script does the read-compare-write,
+so Redis runs it as a single atomic step: no reader ever sees a half-published set, and two
+publishers cannot interleave. A set replaces the live one only if its ``as_of`` is not older,
+so a backfill of an old date never overwrites the live set. Every change is announced on the
+channel ``fraudcal:calibration:updated``.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import redis
+
+KEY_PREFIX = "fraudcal:calibration"
+UPDATES_CHANNEL = "fraudcal:calibration:updated"
+
+# KEYS: live key, previous key. ARGV: payload, as_of, ttl seconds, channel, message.
+# as_of strings are fixed-width UTC ("YYYY-MM-DDTHH:MM:SSZ"), so string order is time order.
+_PUBLISH_SCRIPT = """
+local live = redis.call('GET', KEYS[1])
+local outcome = 'created'
+if live then
+  local ok, decoded = pcall(cjson.decode, live)
+  if not ok or type(decoded) ~= 'table' or type(decoded['as_of']) ~= 'string' then
+    return redis.error_reply('live key ' .. KEYS[1] .. ' does not hold a calibration payload')
+  end
+  if decoded['as_of'] > ARGV[2] then
+    return 'stale'
+  end
+  if live == ARGV[1] then
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+    return 'unchanged'
+  end
+  if decoded['as_of'] < ARGV[2] then
+    redis.call('SET', KEYS[2], live, 'EX', ARGV[3])
+    outcome = 'replaced'
+  else
+    outcome = 'updated'
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return outcome
+"""
+
+
+class PublishOutcome(StrEnum):
+    """What a publish did."""
+
+    CREATED = "created"  # no live set before
+    REPLACED = "replaced"  # a newer as_of replaced the live set, which moved to :previous
+    UPDATED = "updated"  # same as_of, different numbers (a re-run after late labels)
+    UNCHANGED = "unchanged"  # the identical payload was already live; only the TTL refreshed
+    STALE = "stale"  # the live set is newer; nothing was written
+
+
+def live_key(model_type: str, model_version: str) -> str:
+    """Return the Redis key of a model version's live calibration set."""
+    return f"{KEY_PREFIX}:{model_type}:{model_version}"
+
+
+def previous_key(model_type: str, model_version: str) -> str:
+    """Return the Redis key of the set the live one replaced."""
+    return f"{live_key(model_type, model_version)}:previous"
+
+
+def encode_payload(payload: dict[str, Any]) -> str:
+    """Return the canonical JSON text of a payload (sorted keys, no spaces).
+
+    Canonical, so that publishing the same set twice is recognised as ``unchanged``.
+    """
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def publish_calibration_set(client: redis.Redis, payload: dict[str, Any], ttl_hours: float) -> PublishOutcome:
+    """Publish one payload atomically; return what happened.
+
+    Parameters
+    ----------
+    client : redis.Redis
+    payload : dict
+        A payload from :func:`fraudcal.calibration_set.calibration_payload`.
+    ttl_hours : float
+        Expiry of the live and previous keys.
+    """
+    if ttl_hours <= 0:
+        raise ValueError(f"ttl_hours={ttl_hours!r} must be positive")
+    model_type, model_version = payload["model_type"], payload["model_version"]
+    message = json.dumps(
+        {
+            "model_type": model_type,
+            "model_version": model_version,
+            "as_of": payload["as_of"],
+            "calibration_set_id": payload["calibration_set_id"],
+        },
+        sort_keys=True,
+    )
+    result = client.eval(
+        _PUBLISH_SCRIPT,
+        2,
+        live_key(model_type, model_version),
+        previous_key(model_type, model_version),
+        encode_payload(payload),
+        payload["as_of"],
+        max(1, round(ttl_hours * 3600)),
+        UPDATES_CHANNEL,
+        message,
+    )
+    return PublishOutcome(result.decode() if isinstance(result, bytes) else result)
+
+
+def read_live_payload(client: redis.Redis, model_type: str, model_version: str) -> dict[str, Any] | None:
+    """Return the decoded live payload of a model version, or ``None``."""
+    raw = client.get(live_key(model_type, model_version))
+    return None if raw is None else json.loads(raw)
