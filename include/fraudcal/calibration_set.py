@@ -179,3 +179,43 @@ def calibration_payload(record: Mapping[str, Any]) -> dict[str, Any]:
         "computed_at": record["computed_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "run_id": record["run_id"],
     }
+
+
+def calibration_set_to_values(calibration_set: CalibrationSet) -> dict[str, Any]:
+    """Return the set as JSON-ready values (timestamps as ISO 8601), e.g. for XCom."""
+    return {
+        "model_type": calibration_set.model_type,
+        "model_version": calibration_set.model_version,
+        "method": calibration_set.method,
+        "as_of": calibration_set.as_of.isoformat(),
+        "window_start": calibration_set.window_start.isoformat(),
+        "window_end": calibration_set.window_end.isoformat(),
+        "levels": calibration_set.levels,
+        "narrow_threshold": calibration_set.narrow_threshold,
+        "calibration_score": calibration_set.calibration_score,
+        "ece": calibration_set.ece,
+        "brier": calibration_set.brier,
+        "statistics": calibration_set.statistics.as_dict(),
+        "source": calibration_set.source,
+        "validation": calibration_set.validation,
+    }
+
+
+def calibration_set_from_values(values: Mapping[str, Any]) -> CalibrationSet:
+    """Inverse of :func:`calibration_set_to_values`."""
+    return CalibrationSet(
+        model_type=values["model_type"],
+        model_version=values["model_version"],
+        method=values["method"],
+        as_of=datetime.fromisoformat(values["as_of"]),
+        window_start=datetime.fromisoformat(values["window_start"]),
+        window_end=datetime.fromisoformat(values["window_end"]),
+        levels={str(level): dict(entry) for level, entry in values["levels"].items()},
+        narrow_threshold=float(values["narrow_threshold"]),
+        calibration_score=float(values["calibration_score"]),
+        ece=float(values["ece"]),
+        brier=float(values["brier"]),
+        statistics=OutcomeStatistics(**values["statistics"]),
+        source=values["source"],
+        validation=dict(values.get("validation") or {}),
+    )

@@ -9,7 +9,6 @@ the application's prediction logs for local runs and tests (``make schema`` only
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from fraudcal_airflow.paths import SQL_DIR
@@ -90,11 +89,3 @@ def record_calibration_set(
             cur.execute(load_sql("calibration/calibration_set_by_key"), values)
             row = cur.fetchone()
     return dict(row)
-
-
-def calibration_set_values(calibration_set: CalibrationSet) -> dict[str, Any]:
-    """Return the set as plain values (for logs and XCom summaries)."""
-    values = asdict(calibration_set)
-    for key in ("as_of", "window_start", "window_end"):
-        values[key] = values[key].isoformat()
-    return values

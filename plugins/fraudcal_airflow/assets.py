@@ -1,0 +1,10 @@
+"""Assets fraudcal DAGs produce and consume (data-aware scheduling between DAGs)."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+#: Emitted each time a calibration set is recorded in ``fraudcal.calibration_sets``;
+#: ``report_coverage`` is scheduled on it. The event's extra names the model version,
+#: ``as_of``, the set's id and whether it went live in Redis.
+CALIBRATION_SETS = Asset(name="fraudcal_calibration_sets", uri="fraudcal://calibration_sets", group="fraudcal")

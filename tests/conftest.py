@@ -1,0 +1,110 @@
+"""Test session setup: real services, a throwaway Airflow home, a fresh test database.
+
+Environment is set at import time, before any test module imports Airflow (Airflow reads
+its configuration once, at import). Services come from ``FRAUD_DB_URL`` / ``REDIS_URL`` when
+set, else the local servers, else throwaway servers (``scripts/services.py``). Tests get a
+database of their own on that server (``fraudcal_test_<pid>``, dropped at the end) and use
+the Redis database of ``REDIS_URL``, where they delete only ``fraudcal:*`` keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import services  # noqa: E402  (scripts/services.py)
+
+_session = contextlib.ExitStack()
+_services = _session.enter_context(services.resolved_services())
+_tmp = Path(tempfile.mkdtemp(prefix="fraudcal-tests-"))
+TEST_DATABASE = f"fraudcal_test_{os.getpid()}"
+SERVER_URL = _services.fraud_db_url
+TEST_DB_URL = services.ensure_database(SERVER_URL, TEST_DATABASE, recreate=True)
+REDIS_URL = _services.redis_url
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_tmp / "airflow-home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "FRAUDCAL_ARTIFACTS_DIR": str(_tmp / "artifacts"),
+        "FRAUDCAL_IMPORT_DIR": str(_tmp / "import"),
+        "FRAUD_DB_URL": TEST_DB_URL,
+        "REDIS_URL": REDIS_URL,
+    }
+)
+os.environ.update(services.Services(TEST_DB_URL, REDIS_URL, "test", "test").environment())
+(_tmp / "import").mkdir()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    with contextlib.suppress(Exception):
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE)))
+    _session.close()
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    """URL of this session's test database (schema applied)."""
+    import psycopg
+    from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
+
+    with psycopg.connect(TEST_DB_URL) as conn:
+        apply_migrations(conn, (OWNED_MIGRATIONS, DEV_MIGRATIONS))
+    return TEST_DB_URL
+
+
+@pytest.fixture
+def pg(db_url: str):
+    """An autocommit connection to an empty test database (logs and sets truncated)."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE noc_fraud_prediction_log, ml_prediction_log, fraudcal.calibration_sets RESTART IDENTITY")
+        yield conn
+
+
+@pytest.fixture
+def redis_client():
+    """A client of the test Redis with no ``fraudcal:*`` keys."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter("fraudcal:*"))
+    if keys:
+        client.delete(*keys)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def import_dir() -> Path:
+    return Path(os.environ["FRAUDCAL_IMPORT_DIR"])
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata DB (SQLite in the temp AIRFLOW_HOME), created once."""
+    from airflow.utils import db
+
+    db.resetdb()
+    yield
+
+
+def connection_json(name: str) -> dict:
+    return json.loads(os.environ[f"AIRFLOW_CONN_{name.upper()}"])

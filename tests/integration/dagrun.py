@@ -1,0 +1,63 @@
+"""Helpers to run DAGs with ``dag.test()`` and read what they did."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pendulum
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def load_dag(dag_id: str):
+    """Import a DAG file by its id (file name) and return the DAG object."""
+    module_name = f"dagfile_{dag_id}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, DAGS / f"{dag_id}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return _dag_of(sys.modules[module_name], dag_id)
+
+
+def _dag_of(module, dag_id: str):
+    from airflow.sdk import DAG
+
+    dags = [value for value in vars(module).values() if isinstance(value, DAG) and value.dag_id == dag_id]
+    if dags:
+        return dags[0]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS / f"{dag_id}.py")).dags[dag_id]
+
+
+def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any] | None = None):
+    """Run ``dag_id`` for ``logical_date`` (ISO date) with ``dag.test``; return the DagRun."""
+    dag = load_dag(dag_id)
+    return dag.test(logical_date=pendulum.parse(logical_date), run_conf=conf or {})
+
+
+def task_states(dag_run) -> dict[str, str]:
+    """``{task_id[map_index]: state}`` of a finished run."""
+    return {
+        f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state)
+        for ti in dag_run.get_task_instances()
+    }
+
+
+def xcom_values(dag_run, task_id: str) -> list[Any]:
+    """Return values of ``task_id`` in ``dag_run`` ordered by map index."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(XComModel)
+            .filter(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == task_id)
+            .order_by(XComModel.map_index)
+            .all()
+        )
+        return [XComModel.deserialize_value(row) for row in rows]
