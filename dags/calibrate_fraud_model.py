@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
+
 from fraudcal_airflow.assets import CALIBRATION_SETS
 from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
 
@@ -50,35 +51,71 @@ def _run_identity() -> tuple[str, str, Any]:
     tags=["fraudcal", "calibration", "conformal"],
     params={
         "model_type": Param(
-            "fraud_detector", type="string", minLength=1, maxLength=100, title="Model type",
+            "fraud_detector",
+            type="string",
+            minLength=1,
+            maxLength=100,
+            title="Model type",
             description="model_type in the prediction log.",
         ),
         "model_versions": Param(
-            [], type="array", items={"type": "string", "minLength": 1, "maxLength": 200}, uniqueItems=True,
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1, "maxLength": 200},
+            uniqueItems=True,
             title="Model versions",
             description="Versions to calibrate, one per line. Empty: every version with labeled outcomes in the window.",
         ),
         "source": Param(
-            "fraud_log", type="string", enum=["fraud_log", "prediction_log", "csv"], title="Source",
+            "fraud_log",
+            type="string",
+            enum=["fraud_log", "prediction_log", "csv"],
+            title="Source",
             description="fraud_log = noc_fraud_prediction_log, prediction_log = ml_prediction_log, csv = a file in the import folder.",
         ),
         "csv_path": Param(
-            None, type=["null", "string"], maxLength=500, title="CSV path",
+            None,
+            type=["null", "string"],
+            maxLength=500,
+            title="CSV path",
             description="Only with source=csv: a file inside the import folder (FRAUDCAL_IMPORT_DIR).",
         ),
-        "window_days": Param(30, type="integer", minimum=1, maximum=365, title="Window (days)",
-                             description="Labeled outcomes predicted in [as_of - window_days, as_of)."),
-        "min_samples": Param(30, type="integer", minimum=2, maximum=10_000_000, title="Minimum labeled outcomes",
-                             description="Fewer labeled outcomes than this: no set is made for the version."),
+        "window_days": Param(
+            30,
+            type="integer",
+            minimum=1,
+            maximum=365,
+            title="Window (days)",
+            description="Labeled outcomes predicted in [as_of - window_days, as_of).",
+        ),
+        "min_samples": Param(
+            30,
+            type="integer",
+            minimum=2,
+            maximum=10_000_000,
+            title="Minimum labeled outcomes",
+            description="Fewer labeled outcomes than this: no set is made for the version.",
+        ),
         "coverage_levels": Param(
-            [90, 95, 99], type="array", items={"type": "integer", "enum": [90, 95, 99]}, minItems=1, uniqueItems=True,
+            [90, 95, 99],
+            type="array",
+            items={"type": "integer", "enum": [90, 95, 99]},
+            minItems=1,
+            uniqueItems=True,
             title="Coverage levels (%)",
         ),
-        "narrow_threshold": Param(0.2, type="number", exclusiveMinimum=0, maximum=1, title="Narrow threshold",
-                                  description="An interval narrower than this is narrow (auto-ticket on HIGH/CRITICAL)."),
+        "narrow_threshold": Param(
+            0.2,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            title="Narrow threshold",
+            description="An interval narrower than this is narrow (auto-ticket on HIGH/CRITICAL).",
+        ),
         "ttl_hours": Param(36, type="integer", minimum=1, maximum=720, title="Redis TTL (hours)"),
-        "publish": Param(True, type="boolean", title="Publish to Redis",
-                         description="Off: record the sets in PostgreSQL only."),
+        "publish": Param(
+            True, type="boolean", title="Publish to Redis", description="Off: record the sets in PostgreSQL only."
+        ),
     },
 )
 def calibrate_fraud_model():
@@ -86,6 +123,7 @@ def calibrate_fraud_model():
     def plan() -> list[dict[str, Any]]:
         """Apply fraudcal's migrations, check the Params, and list the versions to calibrate."""
         from airflow.sdk.exceptions import AirflowFailException
+
         from fraudcal_airflow import calibration_steps as steps
         from fraudcal_airflow import outcomes
         from fraudcal_airflow.connections import fraud_db_connection
@@ -108,8 +146,12 @@ def calibrate_fraud_model():
                         f"csv_path {params['csv_path']!r} is only read with source='csv' (source is {params['source']!r})"
                     )
                 versions = steps.plan_versions(
-                    conn=conn, source=params["source"], model_type=params["model_type"],
-                    requested_versions=params["model_versions"], window=window, csv_frame=csv_frame,
+                    conn=conn,
+                    source=params["source"],
+                    model_type=params["model_type"],
+                    requested_versions=params["model_versions"],
+                    window=window,
+                    csv_frame=csv_frame,
                 )
         except CalibrationInputError as error:
             raise AirflowFailException(str(error)) from error
@@ -122,6 +164,7 @@ def calibrate_fraud_model():
         def extract(version_plan: dict[str, Any]) -> dict[str, Any]:
             """Snapshot the version's labeled outcomes of the window into the artifacts folder."""
             from airflow.sdk.exceptions import AirflowFailException
+
             from fraudcal_airflow import calibration_steps as steps
             from fraudcal_airflow import outcomes
             from fraudcal_airflow.connections import fraud_db_connection
@@ -153,6 +196,7 @@ def calibrate_fraud_model():
             from pathlib import Path
 
             from airflow.sdk.exceptions import AirflowFailException
+
             from fraudcal_airflow import calibration_steps as steps
             from fraudcal_airflow.outcomes import load_snapshot
             from fraudcal_airflow.paths import artifacts_dir
@@ -190,11 +234,16 @@ def calibrate_fraud_model():
             window = steps.CalibrationWindow.from_dict(validated)
             labeled = load_snapshot(Path(validated["snapshot"]))
             calibration_set = compute_calibration_set(
-                labeled.probabilities, labeled.labels,
-                model_type=params["model_type"], model_version=validated["model_version"],
-                window_start=window.start, window_end=window.as_of,
-                levels=sorted(params["coverage_levels"]), narrow_threshold=params["narrow_threshold"],
-                min_samples=params["min_samples"], source=params["source"],
+                labeled.probabilities,
+                labeled.labels,
+                model_type=params["model_type"],
+                model_version=validated["model_version"],
+                window_start=window.start,
+                window_end=window.as_of,
+                levels=sorted(params["coverage_levels"]),
+                narrow_threshold=params["narrow_threshold"],
+                min_samples=params["min_samples"],
+                source=params["source"],
             )
             values = calibration_set_to_values(calibration_set)
             values["validation"] = validated["validation"]
@@ -215,8 +264,10 @@ def calibrate_fraud_model():
                 )
             payload = calibration_payload(row)
             context["outlet_events"][CALIBRATION_SETS].extra = {
-                "model_type": payload["model_type"], "model_version": payload["model_version"],
-                "as_of": payload["as_of"], "calibration_set_id": payload["calibration_set_id"],
+                "model_type": payload["model_type"],
+                "model_version": payload["model_version"],
+                "as_of": payload["as_of"],
+                "calibration_set_id": payload["calibration_set_id"],
             }
             print(f"recorded calibration set id {payload['calibration_set_id']} (as_of {payload['as_of']})")
             return payload

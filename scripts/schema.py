@@ -9,6 +9,7 @@ import os
 import sys
 
 import psycopg
+
 from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
 
 

@@ -62,6 +62,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def db_url() -> str:
     """URL of this session's test database (schema applied)."""
     import psycopg
+
     from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
 
     with psycopg.connect(TEST_DB_URL) as conn:

@@ -5,9 +5,10 @@ level ``c`` (in percent, ``alpha = 1 - c/100``) the conformal rank is
 ``k = ceil((n + 1) * (1 - alpha))`` and the quantile ``q`` is the k-th smallest score, or
 ``1.0`` when ``k > n`` (the interval is then all of ``[0, 1]``).
 
-The rank is computed in exact rational arithmetic: ``(n + 1) * 0.9`` in binary floating
-point is ``90.00000000000001`` for ``n = 99``, which a float ``ceil`` turns into 91 instead
-of 90 (one order statistic too high, see ``shared/notes/conformal.md`` section 5).
+The rank is computed in exact rational arithmetic. Binary floating point lands one order
+statistic off for some (n, level): for n = 999 at 99.9 %, ``ceil(1000 * (99.9 / 100))`` is 1000
+because the product is ``999.0000000000001`` in doubles, while the exact k is 999
+(see ``shared/notes/conformal.md`` section 5 for the same artifact in crepes).
 
 With binary labels the interval ``[p - q, p + q]`` contains the label only when ``p <= q``
 (label 0) or ``p >= 1 - q`` (label 1), so marginal coverage can be on target while almost
@@ -131,9 +132,7 @@ def conformal_quantile(scores: ArrayLike, level: float | int | str | Fraction) -
     return float(np.partition(s, k - 1)[k - 1]), k
 
 
-def conformal_quantiles(
-    scores: ArrayLike, levels: list[int] | tuple[int, ...]
-) -> dict[int, tuple[float, int]]:
+def conformal_quantiles(scores: ArrayLike, levels: list[int] | tuple[int, ...]) -> dict[int, tuple[float, int]]:
     """Return ``{level: (q, k)}`` for several levels with a single partition of the scores.
 
     Equivalent to calling :func:`conformal_quantile` per level, but ``np.partition`` with
@@ -144,10 +143,7 @@ def conformal_quantiles(
     ranks = {level: conformal_rank(n, level) for level in levels}
     finite = sorted({k - 1 for k in ranks.values() if k <= n})
     partitioned = np.partition(s, finite) if finite else s
-    return {
-        level: (float(partitioned[k - 1]) if k <= n else UNBOUNDED_QUANTILE, k)
-        for level, k in ranks.items()
-    }
+    return {level: (float(partitioned[k - 1]) if k <= n else UNBOUNDED_QUANTILE, k) for level, k in ranks.items()}
 
 
 class Intervals(NamedTuple):
@@ -159,9 +155,7 @@ class Intervals(NamedTuple):
     is_narrow: NDArray[np.bool_]
 
 
-def prediction_intervals(
-    probabilities: ArrayLike, quantile: float, narrow_threshold: float
-) -> Intervals:
+def prediction_intervals(probabilities: ArrayLike, quantile: float, narrow_threshold: float) -> Intervals:
     """Return ``[max(0, p - q), min(1, p + q)]``, its width and the narrow flag.
 
     Parameters

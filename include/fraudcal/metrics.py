@@ -27,9 +27,7 @@ def equal_mass_order(probabilities: ArrayLike, labels: ArrayLike) -> np.ndarray:
     return np.lexsort((np.asarray(labels), np.asarray(probabilities)))
 
 
-def expected_calibration_error(
-    probabilities: ArrayLike, labels: ArrayLike, n_bins: int = ECE_BINS
-) -> float:
+def expected_calibration_error(probabilities: ArrayLike, labels: ArrayLike, n_bins: int = ECE_BINS) -> float:
     """Return the expected calibration error over ``n_bins`` equal-mass bins.
 
     ``ECE = sum_b (n_b / n) * |mean(p_b) - mean(y_b)|``. Rows are sorted by

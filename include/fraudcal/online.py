@@ -46,8 +46,7 @@ def interval_for_score(
     level = str(coverage_level)
     if level not in payload["levels"]:
         raise ValueError(
-            f"coverage_level {level} is not in the calibration set "
-            f"(it has {sorted(payload['levels'], key=int)})"
+            f"coverage_level {level} is not in the calibration set (it has {sorted(payload['levels'], key=int)})"
         )
     quantile = float(payload["levels"][level]["quantile"])
     interval = prediction_intervals([score], quantile, float(payload["narrow_threshold"]))

@@ -114,12 +114,17 @@ def plan_versions(
     if not available:
         log.warning(
             "No model version of %r has labeled outcomes in [%s, %s) of source %r: nothing to calibrate.",
-            model_type, window.start, window.as_of, source,
+            model_type,
+            window.start,
+            window.as_of,
+            source,
         )
     return available
 
 
-def validation_failure_message(model_type: str, model_version: str, window: CalibrationWindow, failures: list[str]) -> str:
+def validation_failure_message(
+    model_type: str, model_version: str, window: CalibrationWindow, failures: list[str]
+) -> str:
     """The error a failed validation ends with: what was checked, and each broken rule."""
     lines = "\n  - ".join(failures)
     return (

@@ -194,7 +194,9 @@ def csv_outcomes(
     """Select one version's rows of a CSV frame predicted inside the window."""
     import pandas as pd
 
-    in_window = (frame["predicted_at"] >= pd.Timestamp(window_start)) & (frame["predicted_at"] < pd.Timestamp(window_end))
+    in_window = (frame["predicted_at"] >= pd.Timestamp(window_start)) & (
+        frame["predicted_at"] < pd.Timestamp(window_end)
+    )
     rows = frame[(frame["model_type"] == model_type) & (frame["model_version"] == model_version) & in_window]
     if rows["id"].isna().any():
         raise CalibrationInputError(f"CSV rows of {model_type}/{model_version} have an empty id; every row needs one")

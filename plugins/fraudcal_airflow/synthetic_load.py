@@ -16,8 +16,14 @@ if TYPE_CHECKING:
     import psycopg
 
 FRAUD_LOG_COLUMNS = [
-    "person_id", "site_id", "model_type", "model_version", "predicted_at",
-    "fraud_probability", "risk_level", "actual_fraud_detected",
+    "person_id",
+    "site_id",
+    "model_type",
+    "model_version",
+    "predicted_at",
+    "fraud_probability",
+    "risk_level",
+    "actual_fraud_detected",
 ]
 
 

@@ -56,7 +56,9 @@ def xcom_values(dag_run, task_id: str) -> list[Any]:
     with create_session() as session:
         rows = (
             session.query(XComModel)
-            .filter(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == task_id)
+            .filter(
+                XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == task_id
+            )
             .order_by(XComModel.map_index)
             .all()
         )

@@ -1,0 +1,58 @@
+"""Migrations and the calibration-set upsert on real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import psycopg
+import pytest
+
+from fraudcal.calibration_set import compute_calibration_set
+from fraudcal_airflow.store import OWNED_MIGRATIONS, apply_migrations, migration_names, record_calibration_set
+
+
+def _set(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    p = rng.random(500)
+    y = (rng.random(500) < p).astype(int)
+    return compute_calibration_set(
+        p,
+        y,
+        model_type="fraud_detector",
+        model_version="v1",
+        window_start=datetime(2024, 12, 1, tzinfo=UTC),
+        window_end=datetime(2025, 1, 2, tzinfo=UTC),
+    )
+
+
+def test_migrations_apply_once_and_are_recorded(pg, db_url):
+    with psycopg.connect(db_url) as conn:
+        assert apply_migrations(conn, (OWNED_MIGRATIONS,)) == []  # the session already applied them
+    recorded = {row[0] for row in pg.execute("SELECT name FROM fraudcal.schema_migrations")}
+    assert set(migration_names(OWNED_MIGRATIONS)) <= recorded
+
+
+def test_upsert_is_idempotent_and_keeps_run_id_when_nothing_changed(pg, db_url):
+    with psycopg.connect(db_url) as conn:
+        first = record_calibration_set(conn, _set(), dag_id="d", run_id="run-1")
+        again = record_calibration_set(conn, _set(), dag_id="d", run_id="run-2")
+    assert again == first  # same id, same computed_at, still run-1
+    assert pg.execute("SELECT count(*) FROM fraudcal.calibration_sets").fetchone()[0] == 1
+
+
+def test_upsert_with_new_numbers_updates_the_same_row(pg, db_url):
+    with psycopg.connect(db_url) as conn:
+        first = record_calibration_set(conn, _set(seed=0), dag_id="d", run_id="run-1")
+        changed = record_calibration_set(conn, _set(seed=1), dag_id="d", run_id="run-2")
+    assert changed["id"] == first["id"]
+    assert changed["run_id"] == "run-2" and changed["levels"] != first["levels"]
+    assert changed["computed_at"] > first["computed_at"]
+
+
+def test_a_set_violating_the_table_rules_is_not_stored(pg, db_url):
+    bad = _set()
+    object.__setattr__(bad, "window_start", bad.window_end)  # empty window: CHECK constraint
+    with psycopg.connect(db_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        record_calibration_set(conn, bad, dag_id="d", run_id="r")
+    assert pg.execute("SELECT count(*) FROM fraudcal.calibration_sets").fetchone()[0] == 0
