@@ -292,4 +292,4 @@ def calibrate_fraud_model():
     calibrate_version.expand(version_plan=plan())
 
 
-calibrate_fraud_model()
+calibrate_fraud_model_dag = calibrate_fraud_model()

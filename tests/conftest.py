@@ -72,11 +72,14 @@ def db_url() -> str:
 
 @pytest.fixture
 def pg(db_url: str):
-    """An autocommit connection to an empty test database (logs and sets truncated)."""
+    """An autocommit connection to the test database, with no calibration sets stored.
+
+    The prediction logs are left as they are: modules load them once (module fixtures).
+    """
     import psycopg
 
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE noc_fraud_prediction_log, ml_prediction_log, fraudcal.calibration_sets RESTART IDENTITY")
+        conn.execute("TRUNCATE fraudcal.calibration_sets RESTART IDENTITY")
         yield conn
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import sys
 from pathlib import Path
@@ -34,10 +35,18 @@ def _dag_of(module, dag_id: str):
     return DagBag(dag_folder=str(DAGS / f"{dag_id}.py")).dags[dag_id]
 
 
+_PRISTINE_PARAMS: dict[str, dict[str, Any]] = {}
+
+
 def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any] | None = None):
-    """Run ``dag_id`` for ``logical_date`` (ISO date) with ``dag.test``; return the DagRun."""
+    """Run ``dag_id`` for ``logical_date`` (ISO date) with ``dag.test``; return the DagRun.
+
+    ``dag.test(run_conf=...)`` writes the conf into the DAG object's Params, so a later run
+    in the same process would inherit it; every run here starts from the declared defaults.
+    """
     dag = load_dag(dag_id)
-    return dag.test(logical_date=pendulum.parse(logical_date), run_conf=conf or {})
+    defaults = _PRISTINE_PARAMS.setdefault(dag_id, copy.deepcopy(dag.params.dump()))
+    return dag.test(logical_date=pendulum.parse(logical_date), run_conf={**copy.deepcopy(defaults), **(conf or {})})
 
 
 def task_states(dag_run) -> dict[str, str]:

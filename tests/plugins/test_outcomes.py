@@ -13,7 +13,7 @@ from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
 from fraudcal_airflow import outcomes
 from fraudcal_airflow.errors import CalibrationInputError
 from fraudcal_airflow.pgcopy import parse_binary_copy
-from fraudcal_airflow.synthetic_load import load_prediction_log
+from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
 
 START, END = datetime(2025, 1, 20, tzinfo=UTC), datetime(2025, 2, 19, tzinfo=UTC)
 
@@ -21,6 +21,7 @@ START, END = datetime(2025, 1, 20, tzinfo=UTC), datetime(2025, 2, 19, tzinfo=UTC
 @pytest.fixture
 def loaded(pg):
     log = generate_prediction_log(SyntheticConfig(n_events=20_000, days=60))
+    truncate_prediction_logs(pg)
     load_prediction_log(pg, log, also_generic=True)
     return log
 
