@@ -160,7 +160,7 @@ def calibrate_fraud_model():
 
     @task_group(group_id="calibrate_version")
     def calibrate_version(version_plan: dict[str, Any]):
-        @task(task_display_name="Extract labeled outcomes")
+        @task(task_display_name="Extract labeled outcomes", multiple_outputs=False)
         def extract(version_plan: dict[str, Any]) -> dict[str, Any]:
             """Snapshot the version's labeled outcomes of the window into the artifacts folder."""
             from airflow.sdk.exceptions import AirflowFailException
@@ -190,7 +190,7 @@ def calibrate_fraud_model():
             print(f"{params['model_type']}/{version}: {steps.describe_outcomes(labeled)}; snapshot {path}")
             return {**version_plan, "snapshot": str(path), "n": len(labeled)}
 
-        @task(task_display_name="Validate (Great Expectations)")
+        @task(task_display_name="Validate (Great Expectations)", multiple_outputs=False)
         def validate(extracted: dict[str, Any]) -> dict[str, Any]:
             """Run the labeled-outcomes suite; fail without retry on any broken rule."""
             from pathlib import Path
@@ -221,7 +221,7 @@ def calibrate_fraud_model():
                 )
             return {**extracted, "validation": report.summary()}
 
-        @task(task_display_name="Compute calibration set")
+        @task(task_display_name="Compute calibration set", multiple_outputs=False)
         def compute(validated: dict[str, Any]) -> dict[str, Any]:
             """Compute q and k per level, ECE, Brier and the window statistics."""
             from pathlib import Path
@@ -250,7 +250,7 @@ def calibrate_fraud_model():
             print(f"levels {values['levels']}, calibration_score {values['calibration_score']:.4f}")
             return values
 
-        @task(task_display_name="Record in PostgreSQL", outlets=[CALIBRATION_SETS])
+        @task(task_display_name="Record in PostgreSQL", outlets=[CALIBRATION_SETS], multiple_outputs=False)
         def record(values: dict[str, Any]) -> dict[str, Any]:
             """Upsert the set into fraudcal.calibration_sets; emit the Asset event."""
             from fraudcal.calibration_set import calibration_payload, calibration_set_from_values

@@ -1,16 +1,21 @@
-"""Helpers to run DAGs with ``dag.test()`` and read what they did."""
+"""Run fraudcal DAGs in-process with ``dag.test()`` and read what they did.
+
+Used by ``make demo`` and the integration tests; Airflow's metadata DB must exist (a SQLite
+file in a temporary ``AIRFLOW_HOME`` is enough).
+"""
 
 from __future__ import annotations
 
 import copy
 import importlib.util
 import sys
-from pathlib import Path
 from typing import Any
 
 import pendulum
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
+from fraudcal_airflow.paths import PROJECT_ROOT
+
+DAGS = PROJECT_ROOT / "dags"
 
 
 def load_dag(dag_id: str):
@@ -58,7 +63,7 @@ def task_states(dag_run) -> dict[str, str]:
 
 
 def xcom_values(dag_run, task_id: str) -> list[Any]:
-    """Return values of ``task_id`` in ``dag_run`` ordered by map index."""
+    """Return the return values of ``task_id`` in ``dag_run``, ordered by map index."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -66,7 +71,10 @@ def xcom_values(dag_run, task_id: str) -> list[Any]:
         rows = (
             session.query(XComModel)
             .filter(
-                XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == task_id
+                XComModel.dag_id == dag_run.dag_id,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == "return_value",
             )
             .order_by(XComModel.map_index)
             .all()
