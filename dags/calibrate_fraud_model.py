@@ -167,7 +167,7 @@ def calibrate_fraud_model():
 
             from fraudcal_airflow import calibration_steps as steps
             from fraudcal_airflow import outcomes
-            from fraudcal_airflow.connections import fraud_db_connection
+            from fraudcal_airflow.connections import fraud_db_copy_connection
             from fraudcal_airflow.errors import CalibrationInputError
             from fraudcal_airflow.paths import artifacts_dir, import_dir
 
@@ -179,10 +179,13 @@ def calibrate_fraud_model():
                     frame = outcomes.read_csv_outcomes(outcomes.resolve_csv_path(params["csv_path"], import_dir()))
                     labeled = outcomes.csv_outcomes(frame, params["model_type"], version, window.start, window.as_of)
                 else:
-                    with fraud_db_connection() as conn:
+                    copy_conn = fraud_db_copy_connection()
+                    try:
                         labeled = outcomes.extract_outcomes(
-                            conn, params["source"], params["model_type"], version, window.start, window.as_of
+                            copy_conn, params["source"], params["model_type"], version, window.start, window.as_of
                         )
+                    finally:
+                        copy_conn.close()
             except CalibrationInputError as error:
                 raise AirflowFailException(str(error)) from error
             path = steps.run_folder(artifacts_dir(), "snapshots", dag_id, run_id, version) / "labeled_outcomes.npz"

@@ -17,27 +17,47 @@ from numpy.typing import ArrayLike
 ECE_BINS = 10
 
 
-def equal_mass_order(probabilities: ArrayLike, labels: ArrayLike) -> np.ndarray:
-    """Return the permutation that sorts rows by probability, ties broken by label.
+def _sorted_by_probability_then_label(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return cumulative sums of p and y along the order (p ascending, ties: label 0 first).
 
-    Breaking ties by label makes the binning a function of the multiset of
-    ``(p, y)`` pairs alone, independent of the order the database returned the rows in
-    (XGBoost probabilities are float32 and tie often).
+    The order is a function of the multiset of ``(p, y)`` pairs alone, independent of the
+    order the database returned the rows in (XGBoost probabilities are float32 and tie
+    often). Sorting each class separately and merging them is several times faster than
+    ``np.lexsort`` on a million rows, and gives the same order.
+
+    Returns
+    -------
+    cumulative_p, cumulative_y : ndarray of shape (n + 1,)
+        Prefix sums with a leading 0, so that a bin ``[a, b)`` sums to ``c[b] - c[a]``.
     """
-    return np.lexsort((np.asarray(labels), np.asarray(probabilities)))
+    is_positive = y.astype(bool)
+    negatives = np.sort(p[~is_positive])
+    positives = np.sort(p[is_positive])
+    # Merged position of each positive: negatives not greater than it, then earlier positives.
+    positions = np.searchsorted(negatives, positives, side="right") + np.arange(positives.size)
+    merged = np.empty(p.size, dtype=np.float64)
+    labels = np.zeros(p.size, dtype=np.float64)
+    labels[positions] = 1.0
+    merged[positions] = positives
+    merged[labels == 0.0] = negatives
+    return np.concatenate(([0.0], np.cumsum(merged))), np.concatenate(([0.0], np.cumsum(labels)))
 
 
-def expected_calibration_error(probabilities: ArrayLike, labels: ArrayLike, n_bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    probabilities: ArrayLike, labels: ArrayLike, n_bins: int = ECE_BINS
+) -> float:
     """Return the expected calibration error over ``n_bins`` equal-mass bins.
 
-    ``ECE = sum_b (n_b / n) * |mean(p_b) - mean(y_b)|``. Rows are sorted by
-    :func:`equal_mass_order` and split like ``np.array_split`` (the first ``n % n_bins``
-    bins hold one row more), which is also what SQL's ``ntile(n_bins)`` does.
+    ``ECE = sum_b (n_b / n) * |mean(p_b) - mean(y_b)|``. Rows are sorted by probability,
+    ties broken by label (0 first), and split like ``np.array_split`` (the first
+    ``n % n_bins`` bins hold one row more), which is also what SQL's
+    ``ntile(n_bins) OVER (ORDER BY p, y)`` does.
 
     Parameters
     ----------
     probabilities : array-like of shape (n,)
     labels : array-like of shape (n,)
+        0 or 1.
     n_bins : int, default=10
 
     Returns
@@ -50,14 +70,12 @@ def expected_calibration_error(probabilities: ArrayLike, labels: ArrayLike, n_bi
     n = p.size
     if n == 0:
         return float("nan")
-    order = equal_mass_order(p, y)
-    p_sorted, y_sorted = p[order], y[order]
+    cumulative_p, cumulative_y = _sorted_by_probability_then_label(p, y)
     bins = min(n_bins, n)
-    # Bin boundaries as array_split places them, computed once instead of per bin.
     sizes = np.full(bins, n // bins)
     sizes[: n % bins] += 1
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    gap = np.add.reduceat(p_sorted, starts) - np.add.reduceat(y_sorted, starts)
+    edges = np.concatenate(([0], np.cumsum(sizes)))
+    gap = np.diff(cumulative_p[edges]) - np.diff(cumulative_y[edges])
     # sum_b (n_b/n) * |sum_p/n_b - sum_y/n_b| = sum_b |sum_p - sum_y| / n
     return float(np.abs(gap).sum() / n)
 

@@ -77,9 +77,9 @@ def parse_binary_copy(data: bytes | bytearray | memoryview, columns: list[tuple[
         width = np.dtype(FIXED_WIDTH_TYPES[pg_type]).itemsize
         if rows.size and not (rows[f"_{name}_length"] == width).all():
             raise ValueError(f"column {name!r} has NULL or non-{pg_type} values in binary COPY")
-        values = rows[name]
+        values = rows[name].astype(rows[name].dtype.newbyteorder("="))  # one copy: byte order, contiguous
         if pg_type == "timestamptz":
-            result[name] = (values.astype(np.int64) + POSTGRES_EPOCH_OFFSET_US).astype("datetime64[us]")
-        else:
-            result[name] = values.astype(values.dtype.newbyteorder("="))
+            values += POSTGRES_EPOCH_OFFSET_US  # in place, then reinterpret: no further copy
+            values = values.view("datetime64[us]")
+        result[name] = values
     return result

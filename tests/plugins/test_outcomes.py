@@ -19,6 +19,15 @@ START, END = datetime(2025, 1, 20, tzinfo=UTC), datetime(2025, 2, 19, tzinfo=UTC
 
 
 @pytest.fixture
+def copy_conn(db_url):
+    import psycopg2
+
+    conn = psycopg2.connect(db_url)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
 def loaded(pg):
     log = generate_prediction_log(SyntheticConfig(n_events=20_000, days=60))
     truncate_prediction_logs(pg)
@@ -64,8 +73,8 @@ def test_binary_copy_parser_refuses_null_values(pg):
 
 
 @pytest.mark.parametrize("source", ["fraud_log", "prediction_log"])
-def test_extract_returns_exactly_the_labeled_rows_of_the_window(pg, loaded, source):
-    extracted = outcomes.extract_outcomes(pg, source, "fraud_detector", "v1", START, END)
+def test_extract_returns_exactly_the_labeled_rows_of_the_window(copy_conn, loaded, source):
+    extracted = outcomes.extract_outcomes(copy_conn, source, "fraud_detector", "v1", START, END)
     expected = loaded.assign(id=np.arange(1, len(loaded) + 1))
     expected = expected[
         (expected["model_version"] == "v1")
@@ -89,15 +98,15 @@ def test_versions_with_outcomes_and_unknown_versions(pg, loaded):
         outcomes.resolve_versions(["v1", "v9"], known, "fraud_detector", "fraud_log")
 
 
-def test_sql_injection_in_a_model_version_is_only_data(pg, loaded):
+def test_sql_injection_in_a_model_version_is_only_data(pg, copy_conn, loaded):
     attack = "v1'; DROP TABLE noc_fraud_prediction_log; --"
-    extracted = outcomes.extract_outcomes(pg, "fraud_log", "fraud_detector", attack, START, END)
+    extracted = outcomes.extract_outcomes(copy_conn, "fraud_log", "fraud_detector", attack, START, END)
     assert len(extracted) == 0
     assert pg.execute("SELECT count(*) FROM noc_fraud_prediction_log").fetchone()[0] == len(loaded)
 
 
-def test_snapshot_round_trip(tmp_path, pg, loaded):
-    extracted = outcomes.extract_outcomes(pg, "fraud_log", "fraud_detector", "v2", START, END)
+def test_snapshot_round_trip(tmp_path, copy_conn, loaded):
+    extracted = outcomes.extract_outcomes(copy_conn, "fraud_log", "fraud_detector", "v2", START, END)
     path = outcomes.save_snapshot(extracted, tmp_path / "a" / "s.npz")
     again = outcomes.load_snapshot(path)
     for field in ("ids", "probabilities", "labels", "predicted_at"):

@@ -1,10 +1,10 @@
 -- Labeled outcomes of one model version predicted in [window_start, window_end), from noc_fraud_prediction_log,
--- streamed as binary COPY with the columns (id, probability, label, predicted_at).
+-- streamed as binary COPY with the columns (id, probability, label boolean, predicted_at).
 -- A NULL probability is sent as NaN, so validation reports it instead of it being dropped.
 COPY (
     SELECT id,
            COALESCE(fraud_probability, 'NaN'::double precision) AS probability,
-           actual_fraud_detected::integer::smallint AS label,
+           actual_fraud_detected AS label,
            predicted_at
       FROM noc_fraud_prediction_log
      WHERE model_type = %(model_type)s

@@ -1,5 +1,6 @@
 -- Labeled outcomes of one model version predicted in [window_start, window_end), from ml_prediction_log,
--- streamed as binary COPY with the columns (id, probability, label, predicted_at).
+-- streamed as binary COPY with the columns (id, probability, label smallint, predicted_at);
+-- a label other than 0/1 is passed on for validation to report.
 -- A NULL probability is sent as NaN, so validation reports it instead of it being dropped.
 COPY (
     SELECT id,
