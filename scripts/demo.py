@@ -72,7 +72,9 @@ def ensure_demo_data(db_url: str, events: int, today: datetime) -> str:
         if existing:
             return f"prediction log already holds {existing:,} rows: using them (nothing deleted)"
         started = time.perf_counter()
-        config = SyntheticConfig(n_events=events, start=today - timedelta(days=90), days=90, labels_as_of=datetime.now(UTC))
+        config = SyntheticConfig(
+            n_events=events, start=today - timedelta(days=90), days=90, labels_as_of=datetime.now(UTC)
+        )
         log = generate_prediction_log(config)
         load_prediction_log(conn, log, also_generic=True)
         labeled = int(log["actual_fraud_detected"].notna().sum())
@@ -118,16 +120,23 @@ def main() -> int:
     with output_to(log_path):
         db.resetdb()
         dag_run = load_dag("calibrate_fraud_model").test(logical_date=pendulum.instance(today))
-    print(f"[2/3] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
-          f"in {time.perf_counter() - started:.0f}s (task log: {log_path})")
+    print(
+        f"[2/3] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
+        f"in {time.perf_counter() - started:.0f}s (task log: {log_path})"
+    )
     if dag_run.state != "success":
         print(json.dumps(task_states(dag_run), indent=2))
         return 1
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     extracted = {item["model_version"]: item for item in xcom_values(dag_run, "calibrate_version.validate")}
-    outcomes = dict(zip([p["model_version"] for p in xcom_values(dag_run, "calibrate_version.record")],
-                        xcom_values(dag_run, "calibrate_version.publish"), strict=True))
+    outcomes = dict(
+        zip(
+            [p["model_version"] for p in xcom_values(dag_run, "calibrate_version.record")],
+            xcom_values(dag_run, "calibrate_version.publish"),
+            strict=True,
+        )
+    )
     print("[3/3] calibration sets published to Redis:\n")
     header = f"{'key':<44} {'as_of':<21} {'n':>7} {'fraud':>6} {'q90':>7} {'q95':>7} {'q99':>7} {'1-ECE':>7}  publish"
     print(header)
@@ -138,11 +147,15 @@ def main() -> int:
         payload = json.loads(client.get(key))
         payloads[version] = payload
         q = {level: entry["quantile"] for level, entry in payload["levels"].items()}
-        print(f"{key:<44} {payload['as_of']:<21} {payload['n']:>7,} {payload['n_positive']:>6,} "
-              f"{q['90']:>7.4f} {q['95']:>7.4f} {q['99']:>7.4f} {payload['calibration_score']:>7.4f}  {outcomes[version]}")
+        print(
+            f"{key:<44} {payload['as_of']:<21} {payload['n']:>7,} {payload['n_positive']:>6,} "
+            f"{q['90']:>7.4f} {q['95']:>7.4f} {q['99']:>7.4f} {payload['calibration_score']:>7.4f}  {outcomes[version]}"
+        )
     print("\nWhat the 90 % intervals cover on their own calibration window (the method's known weakness):")
     for version, payload in payloads.items():
-        overall, legitimate, fraud = class_coverage(Path(extracted[version]["snapshot"]), payload["levels"]["90"]["quantile"])
+        overall, legitimate, fraud = class_coverage(
+            Path(extracted[version]["snapshot"]), payload["levels"]["90"]["quantile"]
+        )
         print(f"  {version}: overall {overall:.1%}, legitimate {legitimate:.1%}, confirmed fraud {fraud:.1%}")
     print("\nWhat the online service computes for a score of 0.92 (fraudcal.online.interval_for_score):")
     print("  " + json.dumps(interval_for_score(payloads[sorted(payloads)[0]], 0.92)))

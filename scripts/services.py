@@ -130,15 +130,32 @@ def database_url(server_url: str, database: str) -> str:
 def ensure_database(server_url: str, database: str, *, recreate: bool = False) -> str:
     """Create ``database`` on the server if missing (or anew); return its URL."""
     import psycopg
-    from psycopg import sql
 
     with psycopg.connect(server_url, autocommit=True) as conn:
         if recreate:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            drop_database(conn, database)
+        if not conn.execute(_sql("dev/database_exists"), {"database": database}).fetchone():
+            conn.execute(_identifier_statement("dev/create_database", database))
     return database_url(server_url, database)
+
+
+def drop_database(conn, database: str) -> None:
+    """Drop ``database`` (and its sessions) if it exists; ``conn`` must be in autocommit."""
+    conn.execute(_identifier_statement("dev/drop_database", database))
+
+
+def _sql(name: str) -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    from fraudcal_airflow.sql import load_sql
+
+    return load_sql(name)
+
+
+def _identifier_statement(name: str, database: str):
+    """A statement whose ``{database}`` is a quoted identifier (DDL takes no parameters)."""
+    from psycopg import sql
+
+    return sql.SQL(_sql(name)).format(database=sql.Identifier(database))
 
 
 @contextlib.contextmanager

@@ -51,10 +51,9 @@ os.environ.update(services.Services(TEST_DB_URL, REDIS_URL, "test", "test").envi
 def pytest_unconfigure(config: pytest.Config) -> None:
     with contextlib.suppress(Exception):
         import psycopg
-        from psycopg import sql
 
         with psycopg.connect(SERVER_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE)))
+            services.drop_database(conn, TEST_DATABASE)
     _session.close()
 
 

@@ -43,9 +43,7 @@ def _sorted_by_probability_then_label(p: np.ndarray, y: np.ndarray) -> tuple[np.
     return np.concatenate(([0.0], np.cumsum(merged))), np.concatenate(([0.0], np.cumsum(labels)))
 
 
-def expected_calibration_error(
-    probabilities: ArrayLike, labels: ArrayLike, n_bins: int = ECE_BINS
-) -> float:
+def expected_calibration_error(probabilities: ArrayLike, labels: ArrayLike, n_bins: int = ECE_BINS) -> float:
     """Return the expected calibration error over ``n_bins`` equal-mass bins.
 
     ``ECE = sum_b (n_b / n) * |mean(p_b) - mean(y_b)|``. Rows are sorted by probability,

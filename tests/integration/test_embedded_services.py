@@ -30,7 +30,11 @@ def test_demo_runs_end_to_end_on_throwaway_servers():
     environment["FRAUDCAL_EMBEDDED"] = "1"
     result = subprocess.run(
         [sys.executable, "scripts/services.py", "run", "--", sys.executable, "scripts/demo.py", "--events", "20000"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
