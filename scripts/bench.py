@@ -44,7 +44,9 @@ def prepare(server_url: str, rows: int) -> str:
 
     url = services.ensure_database(server_url, BENCH_DATABASE, recreate=True)
     config = SyntheticConfig(n_events=rows, start=START, days=DAYS, labels_as_of=START + timedelta(days=10 * DAYS))
+    started = time.perf_counter()
     log = generate_prediction_log(config).assign(model_version="v1")
+    print(f"generated {rows:,} XGBoost-scored synthetic predictions in {time.perf_counter() - started:.1f}s")
     with psycopg.connect(url) as conn:
         apply_migrations(conn, (OWNED_MIGRATIONS, DEV_MIGRATIONS))
         started = time.perf_counter()
