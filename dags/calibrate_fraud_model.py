@@ -17,6 +17,9 @@ prediction log, **validated** with Great Expectations, turned into a residual co
   set stays as it was.
 * Great Expectations Data Docs of each validation are written under the artifacts folder;
   the `validate` task log gives the path.
+* **repair_intervals** fills the interval columns of the data interval's predictions (the day
+  before) that the online service left NULL (it does when Redis is down), from the set in
+  force when each was made, never from the set computed in this run.
 
 Historical sets: `airflow backfill create --dag-id calibrate_fraud_model --from-date ...
 --to-date ...` (see the README). Contracts: `DESIGN.md` sections 3–5.
@@ -116,12 +119,22 @@ def _run_identity() -> tuple[str, str, Any]:
         "publish": Param(
             True, type="boolean", title="Publish to Redis", description="Off: record the sets in PostgreSQL only."
         ),
+        "repair_coverage_level": Param(
+            90,
+            type="integer",
+            enum=[90, 95, 99],
+            title="Repair: coverage level (%)",
+            description="Level whose interval fills the data interval's predictions left NULL by the online service.",
+        ),
     },
 )
 def calibrate_fraud_model():
     @task(task_display_name="Plan: versions and window")
     def plan() -> list[dict[str, Any]]:
-        """Apply fraudcal's migrations, check the Params, and list the versions to calibrate."""
+        """Apply fraudcal's migrations, check the Params, and list the versions to calibrate.
+
+        The versions whose NULL intervals to repair go to XCom key ``repair_versions``.
+        """
         from airflow.sdk.exceptions import AirflowFailException
 
         from fraudcal_airflow import calibration_steps as steps
@@ -153,9 +166,16 @@ def calibrate_fraud_model():
                     window=window,
                     csv_frame=csv_frame,
                 )
+                if params["source"] == "csv":
+                    repair_versions = []  # a CSV has no interval columns to repair
+                elif params["model_versions"]:
+                    repair_versions = versions
+                else:
+                    repair_versions = outcomes.known_versions(conn, params["source"], params["model_type"])
         except CalibrationInputError as error:
             raise AirflowFailException(str(error)) from error
         print(f"as_of {window.as_of.isoformat()}, window from {window.start.isoformat()}; versions: {versions}")
+        context["ti"].xcom_push(key="repair_versions", value=repair_versions)
         return [{"model_version": version, **window.as_dict()} for version in versions]
 
     @task_group(group_id="calibrate_version")
@@ -292,7 +312,52 @@ def calibrate_fraud_model():
 
         publish(record(compute(validate(extract(version_plan)))))
 
-    calibrate_version.expand(version_plan=plan())
+    @task(task_display_name="Repair NULL intervals of the interval's predictions")
+    def repair_intervals() -> int:
+        """Fill the day's predictions the online service left without an interval.
+
+        Uses the backfill's as-of UPDATE over the data interval, overwrite off: a prediction
+        made at t gets the newest set with as_of <= t, so the set this run computes (as_of =
+        the interval end) is never used for the interval's own predictions.
+        """
+        from datetime import timedelta
+
+        from fraudcal_airflow import calibration_steps as steps
+        from fraudcal_airflow import intervals
+        from fraudcal_airflow.connections import fraud_db_connection
+
+        context = get_current_context()
+        params = context["params"]
+        repair_versions = context["ti"].xcom_pull(task_ids="plan", key="repair_versions")
+        if not repair_versions:
+            print("nothing to repair (CSV source or no versions)")
+            return 0
+        time_to = steps.as_of_for_run(context.get("data_interval_end"), context["dag_run"].run_after)
+        start = context.get("data_interval_start")
+        time_from = steps.plain_utc(start) if start is not None and start < time_to else time_to - timedelta(days=1)
+        request = intervals.BackfillRequest(
+            source=params["source"],
+            model_type=params["model_type"],
+            model_versions=tuple(repair_versions),
+            time_from=time_from,
+            time_to=time_to,
+            coverage_level=params["repair_coverage_level"],
+            chunk_size=100_000,
+            overwrite=False,
+        )
+        with fraud_db_connection() as conn:
+            chunks, rows = intervals.plan_chunks(conn, request)
+            written = sum(intervals.apply_chunk(conn, request, chunk) for chunk in chunks)
+            unfilled = intervals.unfilled_by_reason(conn, request)
+        print(
+            f"repaired {written:,} of {rows:,} NULL intervals in [{time_from:%Y-%m-%d %H:%M}, {time_to:%Y-%m-%d %H:%M}); "
+            f"still unfilled: {unfilled or 'none'}"
+        )
+        return written
+
+    planned = plan()
+    calibrate_version.expand(version_plan=planned)
+    planned >> repair_intervals()
 
 
 calibrate_fraud_model_dag = calibrate_fraud_model()

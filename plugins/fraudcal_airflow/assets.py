@@ -8,3 +8,9 @@ from airflow.sdk import Asset
 #: ``report_coverage`` is scheduled on it. The event's extra names the model version,
 #: ``as_of``, the set's id and whether it went live in Redis.
 CALIBRATION_SETS = Asset(name="fraudcal_calibration_sets", uri="fraudcal://calibration_sets", group="fraudcal")
+
+#: Emitted by ``backfill_prediction_intervals`` when it has written intervals onto historical
+#: predictions; the extra carries the request, rows written and the verification summary.
+PREDICTION_INTERVALS = Asset(
+    name="fraudcal_prediction_intervals", uri="fraudcal://prediction_intervals", group="fraudcal"
+)

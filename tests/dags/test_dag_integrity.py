@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
-EXPECTED_DAG_IDS = {"calibrate_fraud_model"}
+EXPECTED_DAG_IDS = {"calibrate_fraud_model", "backfill_prediction_intervals"}
 
 # Runs in a fresh interpreter, like the dag-processor: Airflow is imported first (its cost is
 # not the DAG file's), then each DAG file, timed, with network connections forbidden.
@@ -91,7 +91,7 @@ def test_docs_tags_retries_and_typed_params(dagbag, dag_id):
         schema = param.schema
         assert "type" in schema, f"Param {name} has no type"
         assert schema.get("title"), f"Param {name} has no title for the trigger form"
-        if schema["type"] in ("integer", "number"):
+        if schema["type"] in ("integer", "number") and "enum" not in schema:
             assert {"minimum", "exclusiveMinimum"} & set(schema) and "maximum" in schema, f"Param {name} is unbounded"
 
 
@@ -108,7 +108,32 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "narrow_threshold": 0.2,
         "ttl_hours": 36,
         "publish": True,
+        "repair_coverage_level": 90,
     }
+
+
+def test_backfill_params_have_the_documented_names_and_defaults(dagbag):
+    dag = dagbag.dags["backfill_prediction_intervals"]
+    params = dag.params
+    assert set(params) == {
+        "model_type",
+        "model_versions",
+        "source",
+        "date_from",
+        "date_to",
+        "coverage_level",
+        "chunk_size",
+        "overwrite",
+        "dry_run",
+    }
+    assert (params["coverage_level"], params["chunk_size"], params["overwrite"], params["dry_run"]) == (
+        90,
+        100_000,
+        False,
+        False,
+    )
+    assert params.get_param("date_from").schema["format"] == "date"
+    assert type(dag.timetable).__name__ == "NullTimetable"  # manual only (and REST/UI triggers)
 
 
 def test_schedule_is_a_data_interval_timetable(dagbag):

@@ -1,0 +1,232 @@
+"""Write conformal intervals onto historical predictions: plan, apply in chunks, verify.
+
+A backfill fills the four interval columns (``prediction_lower_bound``,
+``prediction_upper_bound``, ``confidence_interval_width``, ``calibration_score``) of the
+predictions in a date range, each from the calibration set *in force when it was made*: the
+newest set with ``as_of <= predicted_at`` for its model version (DESIGN.md section 4).
+
+- **Plan**: the rows to fill are cut into id ranges of ``chunk_size`` rows. Ranges are fixed at
+  planning time, so rows inserted meanwhile (larger ids) are neither touched nor lost.
+- **Apply**: one set-based ``UPDATE`` per chunk, one short transaction, touching only the four
+  interval columns and only where a value changes. A chunk waits at most 200 ms for a row
+  locked by a concurrent writer, then rolls back and tries again: the backfill always yields,
+  so it cannot deadlock a writer, and never holds its own locks for longer than one chunk.
+- **Resume**: without ``overwrite``, a chunk only fills rows still NULL, so after a kill a
+  re-run continues where the previous one stopped; the values are a deterministic function of
+  the stored sets, so the final table is the same as an uninterrupted run's.
+- **Verify**: rows left unfilled are counted by reason, and a random sample of filled rows is
+  recomputed in Python (:mod:`fraudcal.conformal`) and must equal what is stored.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fraudcal_airflow.errors import CalibrationInputError
+from fraudcal_airflow.sql import load_sql
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+#: Identifiers of each source table (composed into the SQL, never taken from user input).
+SOURCE_TABLES = {
+    "fraud_log": ("noc_fraud_prediction_log", "fraud_probability"),
+    "prediction_log": ("ml_prediction_log", "prediction"),
+}
+METHOD = "residual"
+LOCK_RETRY_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    """Which rows a backfill fills, and how."""
+
+    source: str
+    model_type: str
+    model_versions: tuple[str, ...]
+    time_from: datetime  # inclusive
+    time_to: datetime  # exclusive
+    coverage_level: int = 90
+    chunk_size: int = 100_000
+    overwrite: bool = False
+
+    def params(self) -> dict[str, Any]:
+        """The bound parameters the interval statements share."""
+        return {
+            "model_type": self.model_type,
+            "model_versions": list(self.model_versions),
+            "time_from": self.time_from,
+            "time_to": self.time_to,
+            "overwrite": self.overwrite,
+            "level": str(self.coverage_level),
+            "method": METHOD,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values.update(
+            model_versions=list(self.model_versions),
+            time_from=self.time_from.isoformat(),
+            time_to=self.time_to.isoformat(),
+        )
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BackfillRequest:
+        return cls(
+            **{
+                **values,
+                "model_versions": tuple(values["model_versions"]),
+                "time_from": datetime.fromisoformat(values["time_from"]),
+                "time_to": datetime.fromisoformat(values["time_to"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows with ``id_from <= id < id_to``."""
+
+    id_from: int
+    id_to: int
+
+
+def parse_date_range(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
+    """Return ``[date_from 00:00, date_to + 1 day 00:00)`` in UTC for inclusive ISO dates.
+
+    Raises
+    ------
+    CalibrationInputError
+        Naming the value when a date is missing, not ``YYYY-MM-DD``, or the range is reversed.
+    """
+    days = []
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        if not value:
+            raise CalibrationInputError(f"{name} is required (an ISO date, YYYY-MM-DD)")
+        try:
+            days.append(date.fromisoformat(value))
+        except ValueError:
+            raise CalibrationInputError(f"{name}={value!r} is not an ISO date (YYYY-MM-DD)") from None
+    first, last = days
+    if first > last:
+        raise CalibrationInputError(f"date_from={date_from} is after date_to={date_to}; the range is inclusive")
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    return start, end
+
+
+def _statement(name: str, source: str):
+    """Compose an interval statement for one source table (identifiers from a fixed map)."""
+    from psycopg import sql
+
+    if source not in SOURCE_TABLES:
+        raise CalibrationInputError(
+            f"source {source!r} has no interval columns; expected one of {sorted(SOURCE_TABLES)}"
+        )
+    table, probability = SOURCE_TABLES[source]
+    return sql.SQL(load_sql(f"intervals/{name}")).format(
+        log=sql.Identifier(table), probability=sql.Identifier(probability)
+    )
+
+
+def plan_chunks(conn: psycopg.Connection, request: BackfillRequest) -> tuple[list[Chunk], int]:
+    """Return the id-range chunks of the rows to fill, and how many rows they hold."""
+    params = {**request.params(), "chunk_size": request.chunk_size}
+    with conn.cursor() as cur:
+        total, last_id = cur.execute(_statement("rows_to_fill", request.source), params).fetchone()
+        starts = [row[0] for row in cur.execute(_statement("chunk_starts", request.source), params)]
+    conn.commit()
+    if not total:
+        return [], 0
+    ends = [*starts[1:], last_id + 1]
+    return [Chunk(start, end) for start, end in zip(starts, ends, strict=True)], int(total)
+
+
+def apply_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk) -> int:
+    """Fill one chunk in one transaction; return the rows written.
+
+    A lock held by a concurrent writer makes the chunk give up after 200 ms and try again
+    (up to :data:`LOCK_RETRY_ATTEMPTS` times, with jittered backoff); after that the error
+    propagates and Airflow's retries take over.
+    """
+    import psycopg
+
+    params = {**request.params(), "id_from": chunk.id_from, "id_to": chunk.id_to}
+    for attempt in range(1, LOCK_RETRY_ATTEMPTS + 1):
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(load_sql("intervals/set_chunk_lock_timeout"))
+                cur.execute(_statement("apply_chunk", request.source), params)
+                return cur.rowcount
+        except psycopg.errors.LockNotAvailable:
+            if attempt == LOCK_RETRY_ATTEMPTS:
+                raise
+            pause = min(5.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0)
+            log.warning("chunk %s: a row is locked by a concurrent writer; retry %d in %.1fs", chunk, attempt, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def unfilled_by_reason(conn: psycopg.Connection, request: BackfillRequest) -> dict[str, int]:
+    """Rows of the range still without an interval, by reason."""
+    with conn.cursor() as cur:
+        rows = cur.execute(_statement("unfilled_rows_by_reason", request.source), request.params()).fetchall()
+    conn.commit()
+    return {reason: int(count) for reason, count in rows}
+
+
+def load_sets(conn: psycopg.Connection, model_type: str) -> dict[str, tuple[list[datetime], list[dict[str, Any]]]]:
+    """All stored sets of a model, per version: (as_of list, set list), oldest first."""
+    sets: dict[str, tuple[list[datetime], list[dict[str, Any]]]] = {}
+    with conn.cursor() as cur:
+        for version, as_of, levels, score in cur.execute(
+            load_sql("intervals/calibration_sets_of_model"), {"model_type": model_type, "method": METHOD}
+        ):
+            times, entries = sets.setdefault(version, ([], []))
+            times.append(as_of)
+            entries.append({"levels": levels, "calibration_score": score})
+    conn.commit()
+    return sets
+
+
+def set_in_force(sets: dict[str, tuple[list[datetime], list[dict[str, Any]]]], version: str, predicted_at: datetime):
+    """The newest set with ``as_of <= predicted_at`` (Python twin of apply_chunk's LATERAL)."""
+    times, entries = sets.get(version, ([], []))
+    position = bisect.bisect_right(times, predicted_at)
+    return entries[position - 1] if position else None
+
+
+def verify_sample(conn: psycopg.Connection, request: BackfillRequest, sample_size: int = 1000) -> dict[str, Any]:
+    """Recompute a random sample of filled rows in Python; return counts and mismatches."""
+    from fraudcal.conformal import prediction_intervals
+
+    sets = load_sets(conn, request.model_type)
+    with conn.cursor() as cur:
+        rows = cur.execute(
+            _statement("filled_sample", request.source), {**request.params(), "sample_size": sample_size}
+        ).fetchall()
+    conn.commit()
+    mismatches = []
+    for row_id, version, predicted_at, probability, lower, upper, width, score in rows:
+        in_force = set_in_force(sets, version, predicted_at)
+        expected = None
+        if in_force is not None and str(request.coverage_level) in in_force["levels"]:
+            quantile = float(in_force["levels"][str(request.coverage_level)]["quantile"])
+            interval = prediction_intervals([probability], quantile, narrow_threshold=1.0)
+            expected = (
+                float(interval.lower[0]),
+                float(interval.upper[0]),
+                float(interval.width[0]),
+                in_force["calibration_score"],
+            )
+        if expected != (lower, upper, width, score):
+            mismatches.append({"id": row_id, "stored": [lower, upper, width, score], "expected": expected})
+    return {"sampled": len(rows), "mismatches": mismatches[:20], "mismatch_count": len(mismatches)}
