@@ -5,8 +5,9 @@ A backfill fills the four interval columns (``prediction_lower_bound``,
 predictions in a date range, each from the calibration set *in force when it was made*: the
 newest set with ``as_of <= predicted_at`` for its model version (DESIGN.md section 4).
 
-- **Plan**: the rows to fill are cut into id ranges of ``chunk_size`` rows. Ranges are fixed at
-  planning time, so rows inserted meanwhile (larger ids) are neither touched nor lost.
+- **Plan**: the id span of the rows to fill is cut into ranges of ``chunk_size`` ids, so a chunk
+  never touches more than ``chunk_size`` rows. Ranges are fixed at planning time, so rows
+  inserted meanwhile (larger ids) are neither touched nor lost.
 - **Apply**: one set-based ``UPDATE`` per chunk, one short transaction, touching only the four
   interval columns and only where a value changes. A chunk waits at most 200 ms for a row
   locked by a concurrent writer, then rolls back and tries again: the backfill always yields,
@@ -138,16 +139,20 @@ def _statement(name: str, source: str):
 
 
 def plan_chunks(conn: psycopg.Connection, request: BackfillRequest) -> tuple[list[Chunk], int]:
-    """Return the id-range chunks of the rows to fill, and how many rows they hold."""
-    params = {**request.params(), "chunk_size": request.chunk_size}
+    """Return the id-range chunks of the rows to fill, and how many rows they hold.
+
+    One aggregate over the rows to fill; chunks of ``chunk_size`` consecutive ids between the
+    smallest and largest of them (fewer rows where other versions or filled rows interleave).
+    """
     with conn.cursor() as cur:
-        total, last_id = cur.execute(_statement("rows_to_fill", request.source), params).fetchone()
-        starts = [row[0] for row in cur.execute(_statement("chunk_starts", request.source), params)]
+        total, first_id, last_id = cur.execute(_statement("rows_to_fill", request.source), request.params()).fetchone()
     conn.commit()
     if not total:
         return [], 0
-    ends = [*starts[1:], last_id + 1]
-    return [Chunk(start, end) for start, end in zip(starts, ends, strict=True)], int(total)
+    return [
+        Chunk(start, min(start + request.chunk_size, last_id + 1))
+        for start in range(first_id, last_id + 1, request.chunk_size)
+    ], int(total)
 
 
 def apply_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk) -> int:

@@ -1,33 +1,38 @@
 -- Fill the four interval columns of one id-range chunk, each row from the calibration set in
 -- force when it was predicted: the newest set with as_of <= predicted_at for its model version
 -- (DESIGN.md section 4; that set's window ends at as_of, so it never contains the row).
--- One set-based statement; only the four interval columns are written, and only where a value
--- changes, so a re-run of a finished backfill writes nothing. Rows that cannot be filled (no
--- set before them, probability NULL/NaN/outside [0, 1], level missing) are left NULL.
-WITH target AS (
+-- The as-of lookup is a binary search: the sets of each version become sorted arrays, and
+-- width_bucket(predicted_at, as_ofs) is the position of the newest as_of <= predicted_at
+-- (0 when there is none). Measured faster than a per-row LATERAL ... ORDER BY as_of DESC
+-- LIMIT 1 and than a range join (make bench). One set-based statement; only the four
+-- interval columns are written, and only where a value changes, so a re-run of a finished
+-- backfill writes nothing. Rows that cannot be filled (no set before them, probability
+-- NULL/NaN/outside [0, 1], level missing from the set) are left NULL.
+WITH sets AS (
+    SELECT model_type, model_version,
+           array_agg(as_of ORDER BY as_of) AS as_ofs,
+           array_agg((levels -> %(level)s ->> 'quantile')::double precision ORDER BY as_of) AS quantiles,
+           array_agg(calibration_score ORDER BY as_of) AS calibration_scores
+      FROM fraudcal.calibration_sets
+     WHERE model_type = %(model_type)s
+       AND model_version = ANY(%(model_versions)s)
+       AND method = %(method)s
+     GROUP BY model_type, model_version
+), target AS (
     SELECT p.id,
-           GREATEST(0, p.{probability} - s.quantile) AS lower_bound,
-           LEAST(1, p.{probability} + s.quantile) AS upper_bound,
-           s.calibration_score
+           GREATEST(0, p.{probability} - s.quantiles[b.position]) AS lower_bound,
+           LEAST(1, p.{probability} + s.quantiles[b.position]) AS upper_bound,
+           s.calibration_scores[b.position] AS calibration_score
       FROM {log} AS p
-     CROSS JOIN LATERAL (
-           SELECT (cs.levels -> %(level)s ->> 'quantile')::double precision AS quantile,
-                  cs.calibration_score
-             FROM fraudcal.calibration_sets AS cs
-            WHERE cs.model_type = p.model_type
-              AND cs.model_version = p.model_version
-              AND cs.method = %(method)s
-              AND cs.as_of <= p.predicted_at
-            ORDER BY cs.as_of DESC
-            LIMIT 1) AS s
+      JOIN sets AS s ON s.model_type = p.model_type AND s.model_version = p.model_version
+     CROSS JOIN LATERAL (SELECT width_bucket(p.predicted_at, s.as_ofs) AS position) AS b
      WHERE p.id >= %(id_from)s AND p.id < %(id_to)s
-       AND p.model_type = %(model_type)s
-       AND p.model_version = ANY(%(model_versions)s)
        AND p.predicted_at >= %(time_from)s
        AND p.predicted_at <  %(time_to)s
        AND (%(overwrite)s OR p.prediction_lower_bound IS NULL)
        AND p.{probability} BETWEEN 0 AND 1
-       AND s.quantile IS NOT NULL
+       AND b.position > 0
+       AND s.quantiles[b.position] IS NOT NULL
 )
 UPDATE {log} AS p
    SET prediction_lower_bound    = t.lower_bound,
