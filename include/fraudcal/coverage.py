@@ -1,0 +1,318 @@
+"""What the intervals really did: coverage per class, widths, automation, threshold replay.
+
+Every function works on arrays of labeled predictions, each with the quantile ``q`` of the
+calibration set in force when it was made. Coverage is reported with a Wilson score interval,
+so that "below target" means below target beyond sampling noise, and it is reported for fraud
+and legitimate cases apart: the residual method can be on target overall while containing
+almost no confirmed fraud (``shared/notes/conformal.md`` section 2), and these figures exist
+to show it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fraudcal.conformal import interval_contains
+
+#: Width buckets of the report: [0, 0.1), [0.1, 0.2), ..., [0.4, 1].
+WIDTH_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4)
+#: Narrow thresholds replayed: 0.05, 0.10, ..., 0.50.
+REPLAY_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 11))
+#: z for a two-sided 95 % Wilson interval.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Return the Wilson score interval of a proportion (NaN, NaN for n = 0).
+
+    Parameters
+    ----------
+    successes, n : int
+        Counts, ``0 <= successes <= n``.
+    z : float, default=1.96
+        Normal quantile (1.96 for 95 %).
+    """
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Empirical coverage of a group against its target."""
+
+    n: int
+    covered: int
+    rate: float
+    low: float
+    high: float
+    target: float
+
+    @property
+    def below_target(self) -> bool:
+        """True when even the Wilson interval's upper end is below the target."""
+        return self.n > 0 and self.high < self.target
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        return {**asdict(self), "below_target": self.below_target}
+
+
+def coverage(covered: ArrayLike, target: float) -> Coverage:
+    """Coverage of a boolean array of "interval contained the label" against ``target``."""
+    hits = np.asarray(covered, dtype=bool)
+    n, k = int(hits.size), int(hits.sum())
+    low, high = wilson_interval(k, n)
+    return Coverage(n=n, covered=k, rate=k / n if n else float("nan"), low=low, high=high, target=target)
+
+
+def label_set_mix(probabilities: ArrayLike, quantile: ArrayLike) -> dict[str, int]:
+    """Count the label sets the intervals carry: {0}, {1}, {0,1} or empty.
+
+    With binary labels ``[p - q, p + q]`` holds 0 iff ``p <= q`` and 1 iff ``p >= 1 - q``
+    (DESIGN.md section 4); the clamped bounds are used so the sets agree with coverage.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    q = np.asarray(quantile, dtype=np.float64)
+    lower = np.maximum(0.0, p - q)
+    upper = np.minimum(1.0, p + q)
+    holds_zero = lower <= 0.0
+    holds_one = upper >= 1.0
+    return {
+        "{0}": int((holds_zero & ~holds_one).sum()),
+        "{1}": int((holds_one & ~holds_zero).sum()),
+        "{0,1}": int((holds_zero & holds_one).sum()),
+        "empty": int((~holds_zero & ~holds_one).sum()),
+    }
+
+
+def width_buckets(width: ArrayLike, probabilities: ArrayLike) -> list[dict[str, float | int | str]]:
+    """Rows per width bucket (<0.1, 0.1-0.2, 0.2-0.3, 0.3-0.4, >=0.4) and their mean probability."""
+    w = np.asarray(width, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    bucket = np.searchsorted(np.asarray(WIDTH_EDGES[1:]), w, side="right")
+    labels = ["<0.1", "0.1-0.2", "0.2-0.3", "0.3-0.4", ">=0.4"]
+    rows = []
+    for index, label in enumerate(labels):
+        members = bucket == index
+        count = int(members.sum())
+        rows.append(
+            {
+                "bucket": label,
+                "n": count,
+                "share": count / w.size if w.size else float("nan"),
+                "mean_probability": float(p[members].mean()) if count else float("nan"),
+            }
+        )
+    return rows
+
+
+def automation(is_high_risk: ArrayLike, is_narrow: ArrayLike, labels: ArrayLike) -> dict[str, float | int]:
+    """Automation and false-positive rates of the auto-ticket rule.
+
+    An auto-ticket is a HIGH/CRITICAL prediction with a narrow interval. Automation rate =
+    auto-tickets / HIGH+CRITICAL; false-positive rate = legitimate cases among them; the same
+    for the wide HIGH/CRITICAL predictions that went to human review.
+    """
+    high = np.asarray(is_high_risk, dtype=bool)
+    narrow = np.asarray(is_narrow, dtype=bool)
+    y = np.asarray(labels).astype(bool)
+    tickets, reviews = high & narrow, high & ~narrow
+    n_high, n_tickets, n_reviews = int(high.sum()), int(tickets.sum()), int(reviews.sum())
+    false_tickets, false_reviews = int((tickets & ~y).sum()), int((reviews & ~y).sum())
+    return {
+        "high_risk": n_high,
+        "auto_tickets": n_tickets,
+        "human_reviews": n_reviews,
+        "automation_rate": n_tickets / n_high if n_high else float("nan"),
+        "false_auto_tickets": false_tickets,
+        "auto_ticket_false_positive_rate": false_tickets / n_tickets if n_tickets else float("nan"),
+        "false_reviews": false_reviews,
+        "review_false_positive_rate": false_reviews / n_reviews if n_reviews else float("nan"),
+    }
+
+
+def threshold_replay(
+    width: ArrayLike, is_high_risk: ArrayLike, labels: ArrayLike, thresholds: tuple[float, ...] = REPLAY_THRESHOLDS
+) -> list[dict[str, float | int]]:
+    """What each narrow threshold would have done: automation, precision, missed frauds.
+
+    Missed frauds are confirmed frauds that got no auto-ticket (wide interval, or not
+    HIGH/CRITICAL): they depended on a human noticing.
+    """
+    w = np.asarray(width, dtype=np.float64)
+    high = np.asarray(is_high_risk, dtype=bool)
+    y = np.asarray(labels).astype(bool)
+    n_high = int(high.sum())
+    rows = []
+    for threshold in thresholds:
+        tickets = high & (w < threshold)
+        n_tickets = int(tickets.sum())
+        rows.append(
+            {
+                "narrow_threshold": threshold,
+                "auto_tickets": n_tickets,
+                "automation_rate": n_tickets / n_high if n_high else float("nan"),
+                "precision": int((tickets & y).sum()) / n_tickets if n_tickets else float("nan"),
+                "missed_frauds": int((y & ~tickets).sum()),
+            }
+        )
+    return rows
+
+
+def reliability_bins(probabilities: ArrayLike, labels: ArrayLike, n_bins: int = 10) -> list[dict[str, float | int]]:
+    """Equal-mass bins for a reliability diagram: mean probability vs observed fraud rate."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    if p.size == 0:
+        return []
+    order = np.lexsort((y, p))
+    return [
+        {"n": int(part.size), "mean_probability": float(p[part].mean()), "observed_rate": float(y[part].mean())}
+        for part in np.array_split(order, min(n_bins, p.size))
+    ]
+
+
+def interval_covers(probabilities: ArrayLike, labels: ArrayLike, quantile: ArrayLike) -> np.ndarray:
+    """Whether each prediction's interval (with its own q) contains its label."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    q = np.asarray(quantile, dtype=np.float64)
+    return interval_contains(np.maximum(0.0, p - q), np.minimum(1.0, p + q), labels)
+
+
+STATUS_ORDER = ("green", "amber", "red")
+
+
+def version_figures(
+    *,
+    model_version: str,
+    days: ArrayLike,
+    probabilities: ArrayLike,
+    labels: ArrayLike,
+    is_high_risk: ArrayLike,
+    quantiles: dict[int, ArrayLike],
+    level: int,
+    narrow_threshold: float,
+    newest_set_age_hours: float | None,
+    stale_after_hours: float,
+) -> dict:
+    """All figures of one model version over the report period, and its status.
+
+    Parameters
+    ----------
+    days : array-like of datetime64[D]
+        The day of each prediction.
+    quantiles : dict of int to array-like
+        Per coverage level, the q of the set in force for each prediction (NaN: none).
+    level : int
+        The level the day-by-day, width, automation and replay figures use.
+    newest_set_age_hours : float or None
+        Age of the version's newest calibration set at report time (None: no set at all).
+
+    Returns
+    -------
+    dict
+        JSON-ready figures, ``status`` (green/amber/red) and ``findings`` (plain sentences).
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    high = np.asarray(is_high_risk, dtype=bool)
+    day = np.asarray(days).astype("datetime64[D]")
+    q = {int(lvl): np.asarray(values, dtype=np.float64) for lvl, values in quantiles.items()}
+    in_force = np.isfinite(q[level]) & np.isfinite(p)
+    findings: list[str] = []
+    figures: dict = {
+        "model_version": model_version,
+        "labeled": int(p.size),
+        "without_set_in_force": int((~in_force).sum()),
+        "level": level,
+        "narrow_threshold": narrow_threshold,
+    }
+    p, y, high, day = p[in_force], y[in_force], high[in_force], day[in_force]
+    q = {lvl: values[in_force] for lvl, values in q.items()}
+    figures["n"] = int(p.size)
+    if p.size == 0:
+        figures.update(
+            status="amber", findings=[f"{model_version}: no labeled outcomes with a calibration set in force"]
+        )
+        return figures
+
+    figures["coverage"] = {}
+    for lvl, values in sorted(q.items()):
+        covered = interval_covers(p, y, values)
+        target = lvl / 100
+        figures["coverage"][str(lvl)] = {
+            "overall": coverage(covered, target).as_dict(),
+            "legitimate": coverage(covered[~y], target).as_dict(),
+            "fraud": coverage(covered[y], target).as_dict(),
+        }
+    chosen = figures["coverage"][str(level)]
+    covered = interval_covers(p, y, q[level])
+    figures["by_day"] = []
+    for current in np.unique(day):
+        members = day == current
+        overall = coverage(covered[members], level / 100)
+        fraud = coverage(covered[members & y], level / 100)
+        figures["by_day"].append(
+            {"day": str(current), **overall.as_dict(), "fraud_n": fraud.n, "fraud_covered": fraud.covered}
+        )
+    width = np.minimum(1.0, p + q[level]) - np.maximum(0.0, p - q[level])
+    figures["label_sets"] = label_set_mix(p, q[level])
+    figures["width_buckets"] = width_buckets(width, p)
+    figures["automation"] = automation(high, width < narrow_threshold, y)
+    figures["threshold_replay"] = threshold_replay(width, high, y)
+    figures["reliability"] = reliability_bins(p, y)
+    from fraudcal.metrics import expected_calibration_error
+
+    figures["ece"] = expected_calibration_error(p, y)
+    figures["newest_set_age_hours"] = newest_set_age_hours
+    figures["set_stale"] = newest_set_age_hours is None or newest_set_age_hours > stale_after_hours
+
+    status = "green"
+    for group, wording in (
+        ("overall", "of all labeled predictions"),
+        ("fraud", "of the confirmed frauds"),
+        ("legitimate", "of the legitimate cases"),
+    ):
+        entry = chosen[group]
+        if entry["below_target"]:
+            findings.append(
+                f"{model_version}: the {level} % intervals contained {entry['rate']:.1%} {wording} "
+                f"(target {level} %; 95 % Wilson interval {entry['low']:.1%}-{entry['high']:.1%}, n = {entry['n']:,})"
+            )
+            status = _worse(status, "amber" if group == "legitimate" else "red")
+    low_days = [row["day"] for row in figures["by_day"] if row["below_target"]]
+    if low_days:
+        findings.append(f"{model_version}: coverage below target beyond the Wilson interval on {', '.join(low_days)}")
+        status = _worse(status, "amber")
+    if figures["set_stale"]:
+        age = (
+            "no calibration set" if newest_set_age_hours is None else f"newest set is {newest_set_age_hours:.0f} h old"
+        )
+        findings.append(f"{model_version}: stale calibration ({age}; limit {stale_after_hours:.0f} h)")
+        status = _worse(status, "red")
+    if chosen["fraud"]["below_target"]:
+        findings.append(
+            f"{model_version}: per-class (Mondrian) calibration would give each class its own quantile "
+            "and restore fraud coverage; narrow intervals on HIGH/CRITICAL scores are not trustworthy until then"
+        )
+    figures.update(status=status, findings=findings)
+    return figures
+
+
+def _worse(current: str, candidate: str) -> str:
+    return max(current, candidate, key=STATUS_ORDER.index)
+
+
+def report_status(per_version: list[dict]) -> str:
+    """The worst status over the versions (amber when there are none)."""
+    if not per_version:
+        return "amber"
+    return max((figures["status"] for figures in per_version), key=STATUS_ORDER.index)
