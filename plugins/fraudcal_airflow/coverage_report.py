@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from datetime import UTC, date, datetime, timedelta
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -287,18 +287,35 @@ def archive_report(
         **row,
         "report_type": REPORT_TYPE,
         "html_path": str(folder / "report.html"),
-        "figures": Jsonb(json.loads(json.dumps(row["figures"], default=str))),
+        "figures": Jsonb(json_ready(row["figures"])),
     }
     with conn.transaction():
         report_id = conn.execute(load_sql("report/upsert_report_run"), values).fetchone()[0]
     return int(report_id)
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with NaN/inf as None and numpy scalars as Python numbers (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
 def build_message(
     *, subject: str, sender: str | None, recipients: list[str], html: str, charts: dict[str, bytes], csv_text: str
 ) -> EmailMessage:
     """multipart/mixed( multipart/related( text/plain|text/html, image/png cid parts ), text/csv )."""
-    message = EmailMessage()
+    # RFC 5322 allows 998-character lines; Python's folding at 78 splits "Subject:" from its
+    # value and clients then show a leading space.
+    message = EmailMessage(policy=email_policy.SMTP.clone(max_line_length=998))
     message["Subject"] = subject
     if sender:
         message["From"] = sender
@@ -324,7 +341,7 @@ def send_message(message: EmailMessage, smtp_conn_id: str) -> None:
         if not message["From"]:
             message["From"] = hook.from_email or "fraudcal@localhost"
         recipients = [address.strip() for address in message["To"].split(",")]
-        hook._smtp_client.sendmail(message["From"], recipients, message.as_string())
+        hook._smtp_client.sendmail(message["From"], recipients, message.as_bytes())
 
 
 def run_url(dag_id: str, run_id: str) -> str:

@@ -43,15 +43,24 @@ def _dag_of(module, dag_id: str):
 _PRISTINE_PARAMS: dict[str, dict[str, Any]] = {}
 
 
-def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any] | None = None):
+def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any] | None = None, *, retries: int | None = None):
     """Run ``dag_id`` for ``logical_date`` (ISO date) with ``dag.test``; return the DagRun.
 
     ``dag.test(run_conf=...)`` writes the conf into the DAG object's Params, so a later run
     in the same process would inherit it; every run here starts from the declared defaults.
+    ``retries`` overrides every task's retries for this run (e.g. 0 to fail fast).
     """
     dag = load_dag(dag_id)
     defaults = _PRISTINE_PARAMS.setdefault(dag_id, copy.deepcopy(dag.params.dump()))
-    return dag.test(logical_date=pendulum.parse(logical_date), run_conf={**copy.deepcopy(defaults), **(conf or {})})
+    saved = {task.task_id: task.retries for task in dag.tasks}
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
+    try:
+        return dag.test(logical_date=pendulum.parse(logical_date), run_conf={**copy.deepcopy(defaults), **(conf or {})})
+    finally:
+        for task in dag.tasks:
+            task.retries = saved[task.task_id]
 
 
 def task_states(dag_run) -> dict[str, str]:

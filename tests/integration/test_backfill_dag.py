@@ -20,16 +20,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fraudcal.calibration_set import compute_calibration_set
-from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
 from fraudcal_airflow.dagtest import load_dag, run_dag, task_states, xcom_values
-from fraudcal_airflow.store import record_calibration_set
-from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
+from tests.integration.history import load_history
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "backfill_prediction_intervals"
-CONFIG = SyntheticConfig(n_events=30_000, days=60)
-FIRST_SET_DAY = 20  # sets exist from 2025-01-21 on: earlier predictions have none in force
 RANGE = {"date_from": "2025-01-10", "date_to": "2025-02-28"}
 
 REFERENCE = """
@@ -83,33 +78,7 @@ def clear_intervals(pg) -> None:
 @pytest.fixture(scope="module")
 def history(db_url):
     """The synthetic log plus one calibration set per day and version from day 20 on."""
-    log = generate_prediction_log(CONFIG)
-    with psycopg.connect(db_url) as conn:
-        truncate_prediction_logs(conn)
-        load_prediction_log(conn, log)
-        conn.execute("TRUNCATE fraudcal.calibration_sets RESTART IDENTITY")
-        conn.commit()
-        labeled = log.dropna(subset=["actual_fraud_detected"])
-        for day in range(FIRST_SET_DAY, CONFIG.days + 1):
-            as_of = CONFIG.start + timedelta(days=day)
-            for version in ("v1", "v2"):
-                window = labeled[
-                    (labeled["model_version"] == version)
-                    & (labeled["predicted_at"] >= as_of - timedelta(days=30))
-                    & (labeled["predicted_at"] < as_of)
-                ]
-                if len(window) < 30:
-                    continue
-                calibration_set = compute_calibration_set(
-                    window["fraud_probability"].to_numpy(),
-                    window["actual_fraud_detected"].astype(int).to_numpy(),
-                    model_type="fraud_detector",
-                    model_version=version,
-                    window_start=as_of - timedelta(days=30),
-                    window_end=as_of,
-                )
-                record_calibration_set(conn, calibration_set, dag_id="test", run_id=f"set-{day}")
-    return log
+    return load_history(db_url)
 
 
 @pytest.fixture
