@@ -119,6 +119,12 @@ def _run_identity() -> tuple[str, str, Any]:
         "publish": Param(
             True, type="boolean", title="Publish to Redis", description="Off: record the sets in PostgreSQL only."
         ),
+        "repair": Param(
+            True,
+            type="boolean",
+            title="Repair the day's NULL intervals",
+            description="Skipped in Airflow backfill runs: historical intervals are the backfill DAG's job.",
+        ),
         "repair_coverage_level": Param(
             90,
             type="integer",
@@ -318,7 +324,10 @@ def calibrate_fraud_model():
 
         Uses the backfill's as-of UPDATE over the data interval, overwrite off: a prediction
         made at t gets the newest set with as_of <= t, so the set this run computes (as_of =
-        the interval end) is never used for the interval's own predictions.
+        the interval end) is never used for the interval's own predictions. A version is only
+        repaired when the day's own set (as_of = the interval start) exists, so that rows are
+        never filled from an older set because the right one is not computed yet; Airflow
+        backfill runs skip the repair (history is backfill_prediction_intervals' job).
         """
         from datetime import timedelta
 
@@ -329,23 +338,35 @@ def calibrate_fraud_model():
         context = get_current_context()
         params = context["params"]
         repair_versions = context["ti"].xcom_pull(task_ids="plan", key="repair_versions")
+        if not params["repair"] or context["dag_run"].run_type == "backfill":
+            print(
+                "repair skipped (repair=false, or an Airflow backfill run: backfill_prediction_intervals fills history)"
+            )
+            return 0
         if not repair_versions:
             print("nothing to repair (CSV source or no versions)")
             return 0
         time_to = steps.as_of_for_run(context.get("data_interval_end"), context["dag_run"].run_after)
         start = context.get("data_interval_start")
         time_from = steps.plain_utc(start) if start is not None and start < time_to else time_to - timedelta(days=1)
-        request = intervals.BackfillRequest(
-            source=params["source"],
-            model_type=params["model_type"],
-            model_versions=tuple(repair_versions),
-            time_from=time_from,
-            time_to=time_to,
-            coverage_level=params["repair_coverage_level"],
-            chunk_size=100_000,
-            overwrite=False,
-        )
         with fraud_db_connection() as conn:
+            ready = intervals.versions_with_set_at(conn, params["model_type"], repair_versions, time_from)
+            for version in sorted(set(repair_versions) - set(ready)):
+                print(
+                    f"{version}: no calibration set with as_of {time_from:%Y-%m-%d %H:%M} yet; its day is left to the backfill"
+                )
+            if not ready:
+                return 0
+            request = intervals.BackfillRequest(
+                source=params["source"],
+                model_type=params["model_type"],
+                model_versions=tuple(ready),
+                time_from=time_from,
+                time_to=time_to,
+                coverage_level=params["repair_coverage_level"],
+                chunk_size=100_000,
+                overwrite=False,
+            )
             chunks, rows = intervals.plan_chunks(conn, request)
             written = sum(intervals.apply_chunk(conn, request, chunk) for chunk in chunks)
             unfilled = intervals.unfilled_by_reason(conn, request)

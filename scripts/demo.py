@@ -1,13 +1,16 @@
-"""``make demo``: the whole daily calibration on a synthetic XGBoost-scored prediction log.
+"""``make demo``: the whole job on a synthetic XGBoost-scored prediction log.
 
 1. applies the schema (fraudcal's migrations and the dev mirror of the prediction logs);
-2. if the fraud prediction log is empty, fills it with a seeded synthetic log ending today
+   if the fraud prediction log is empty, fills it with a seeded synthetic log ending today
    (two model versions, ~3 % fraud, labels arriving with a delay);
-3. runs ``calibrate_fraud_model`` for today with ``dag.test()`` (Airflow's metadata in a
-   throwaway SQLite ``AIRFLOW_HOME``; the task log goes to a file);
-4. prints the calibration sets it published, and what their 90 % intervals really cover.
+2. calibrates the past ``--history-days`` days, as ``airflow backfill create`` would, then
+   today, and prints the sets published to Redis and what their intervals really cover;
+3. backfills the interval columns of the historical predictions from the sets in force;
+4. renders the coverage report to a file and delivers it to a local mail sink (aiosmtpd).
 
-Services come from ``scripts/services.py`` (``make demo`` wraps this script in it).
+Every DAG runs with ``dag.test()`` (Airflow's metadata in a throwaway SQLite
+``AIRFLOW_HOME``; task logs go to files under ``artifacts/demo``). Services come from
+``scripts/services.py`` (``make demo`` wraps this script in it).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import mailbox
 import os
 import sys
 import tempfile
@@ -99,35 +103,46 @@ def class_coverage(snapshot: Path, quantile: float) -> tuple[float, float, float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000, help="synthetic predictions to generate")
+    parser.add_argument("--history-days", type=int, default=14, help="past days to calibrate and backfill")
     args = parser.parse_args()
 
     artifacts = ROOT / "artifacts" / "demo"
     artifacts.mkdir(parents=True, exist_ok=True)
     prepare_airflow_environment(artifacts)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    print(f"[1/3] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
+    print(f"[1/5] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
 
     import pendulum
     import redis
     from airflow.utils import db
 
     from fraudcal.online import interval_for_score
-    from fraudcal_airflow.dagtest import load_dag, task_states, xcom_values
+    from fraudcal_airflow.dagtest import load_dag, run_dag, task_states, xcom_values
     from fraudcal_airflow.publish import live_key
 
+    with output_to(artifacts / "airflow_db.log"):
+        db.resetdb()
+    started = time.perf_counter()
+    history = [today - timedelta(days=offset) for offset in range(args.history_days, 0, -1)]
+    with output_to(artifacts / "calibrate_history.log"):
+        # As in an Airflow backfill run, the history runs leave intervals to the backfill DAG.
+        states = [run_dag("calibrate_fraud_model", f"{day:%Y-%m-%d}", {"repair": False}).state for day in history]
+    print(
+        f"[2/5] calibrated {states.count('success')}/{len(history)} past days "
+        f"({history[0]:%Y-%m-%d}..{history[-1]:%Y-%m-%d}) in {time.perf_counter() - started:.0f}s, "
+        f"as `airflow backfill create --dag-id calibrate_fraud_model` would"
+    )
     log_path = artifacts / "calibrate_fraud_model.log"
     started = time.perf_counter()
     with output_to(log_path):
-        db.resetdb()
         dag_run = load_dag("calibrate_fraud_model").test(logical_date=pendulum.instance(today))
     print(
-        f"[2/3] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
+        f"[3/5] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
         f"in {time.perf_counter() - started:.0f}s (task log: {log_path})"
     )
     if dag_run.state != "success":
         print(json.dumps(task_states(dag_run), indent=2))
         return 1
-
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     extracted = {item["model_version"]: item for item in xcom_values(dag_run, "calibrate_version.validate")}
     outcomes = dict(
@@ -137,7 +152,7 @@ def main() -> int:
             strict=True,
         )
     )
-    print("[3/3] calibration sets published to Redis:\n")
+    print("      calibration sets published to Redis:\n")
     header = f"{'key':<44} {'as_of':<21} {'n':>7} {'fraud':>6} {'q90':>7} {'q95':>7} {'q99':>7} {'1-ECE':>7}  publish"
     print(header)
     print("-" * len(header))
@@ -160,7 +175,81 @@ def main() -> int:
     print("\nWhat the online service computes for a score of 0.92 (fraudcal.online.interval_for_score):")
     print("  " + json.dumps(interval_for_score(payloads[sorted(payloads)[0]], 0.92)))
     print(f"\nGreat Expectations Data Docs: {extracted[sorted(extracted)[0]]['validation']['data_docs']}")
-    return 0
+
+    started = time.perf_counter()
+    with output_to(artifacts / "backfill_prediction_intervals.log"):
+        backfill = run_dag(
+            "backfill_prediction_intervals",
+            f"{today:%Y-%m-%d}",
+            {"date_from": f"{history[0]:%Y-%m-%d}", "date_to": f"{today - timedelta(days=1):%Y-%m-%d}"},
+        )
+    summary = xcom_values(backfill, "verify")[0] if backfill.state == "success" else {}
+    print(
+        f"\n[4/5] backfill_prediction_intervals {history[0]:%Y-%m-%d}..{today - timedelta(days=1):%Y-%m-%d}: "
+        f"{backfill.state} in {time.perf_counter() - started:.0f}s; {summary.get('rows_written', 0):,} rows filled, "
+        f"unfilled {summary.get('unfilled') or 'none'}; sample check: {summary.get('sample', {}).get('mismatch_count')} mismatches"
+    )
+
+    maildir = artifacts / "maildir"
+    with local_mail_sink(maildir) as port:
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": port,
+                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "fraudcal-demo@localhost"},
+            }
+        )
+        started = time.perf_counter()
+        with output_to(artifacts / "report_coverage.log"):
+            report = run_dag("report_coverage", f"{today:%Y-%m-%d}", {"recipients": ["fraud-ops@example.com"]})
+    archived = xcom_values(report, "build_report")[0] if xcom_values(report, "build_report") else {}
+    delivered = list(mailbox.Maildir(maildir, create=False)) if (maildir / "new").exists() else []
+    print(f"\n[5/5] report_coverage: {report.state} in {time.perf_counter() - started:.0f}s")
+    print(f"      subject:   {archived.get('subject')}")
+    print(f"      report:    {Path(archived.get('folder', '.')) / 'preview.html'}")
+    print(f"      delivered: {len(delivered)} message(s) in the local mail sink {maildir}")
+    return 0 if backfill.state == report.state == "success" and delivered else 1
+
+
+@contextlib.contextmanager
+def local_mail_sink(maildir: Path):
+    """A real SMTP server (aiosmtpd) that files every message in ``maildir``; yields its port."""
+    import socket
+    import subprocess
+
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(maildir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the local mail sink (aiosmtpd) did not start")
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

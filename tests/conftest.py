@@ -29,7 +29,10 @@ _tmp = Path(tempfile.mkdtemp(prefix="fraudcal-tests-"))
 TEST_DATABASE = f"fraudcal_test_{os.getpid()}"
 SERVER_URL = _services.fraud_db_url
 TEST_DB_URL = services.ensure_database(SERVER_URL, TEST_DATABASE, recreate=True)
-REDIS_URL = _services.redis_url
+# On the local Redis found by default, tests use database 15, not the demo's database 0.
+REDIS_URL = (
+    _services.redis_url if _services.redis_kind != "local" else services.LOCAL_REDIS_URL.rsplit("/", 1)[0] + "/15"
+)
 
 os.environ.update(
     {

@@ -42,7 +42,10 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At p = 0 (p = 1) the lower (upper) end is exactly 0 (1); say so instead of 1e-17 off.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,12 @@ def version_figures(
         )
         findings.append(f"{model_version}: stale calibration ({age}; limit {stale_after_hours:.0f} h)")
         status = _worse(status, "red")
+    tickets = figures["automation"]
+    if tickets["auto_tickets"]:
+        findings.append(
+            f"{model_version}: {tickets['auto_tickets']:,} auto-tickets ({tickets['automation_rate']:.0%} of HIGH/CRITICAL), "
+            f"{tickets['false_auto_tickets']:,} of them on legitimate cases ({tickets['auto_ticket_false_positive_rate']:.1%})"
+        )
     if chosen["fraud"]["below_target"]:
         findings.append(
             f"{model_version}: per-class (Mondrian) calibration would give each class its own quantile "

@@ -235,3 +235,13 @@ def verify_sample(conn: psycopg.Connection, request: BackfillRequest, sample_siz
         if expected != (lower, upper, width, score):
             mismatches.append({"id": row_id, "stored": [lower, upper, width, score], "expected": expected})
     return {"sampled": len(rows), "mismatches": mismatches[:20], "mismatch_count": len(mismatches)}
+
+
+def versions_with_set_at(conn: psycopg.Connection, model_type: str, versions: list[str], as_of: datetime) -> list[str]:
+    """Versions that have a set with exactly ``as_of`` (see ``versions_with_set_at.sql``)."""
+    rows = conn.execute(
+        load_sql("intervals/versions_with_set_at"),
+        {"model_type": model_type, "model_versions": versions, "method": METHOD, "as_of": as_of},
+    ).fetchall()
+    conn.commit()
+    return [row[0] for row in rows]

@@ -108,6 +108,7 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "narrow_threshold": 0.2,
         "ttl_hours": 36,
         "publish": True,
+        "repair": True,
         "repair_coverage_level": 90,
     }
 

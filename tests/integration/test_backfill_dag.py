@@ -430,3 +430,34 @@ def test_daily_run_repairs_yesterdays_null_intervals_with_the_set_in_force_then(
     assert dag_run.state == "success", task_states(dag_run)
     assert xcom_values(dag_run, "repair_intervals") == [nulled]
     assert stored(pg) == expected  # repaired from the 02-14 set, not from the 02-15 set computed in the run
+
+
+def test_repair_waits_for_the_days_own_set_and_is_skipped_when_asked(log_without_intervals):
+    pg = log_without_intervals
+    day = "predicted_at >= '2025-02-14' AND predicted_at < '2025-02-15'"
+    removed = pg.execute(
+        "DELETE FROM fraudcal.calibration_sets WHERE model_version = 'v2' AND as_of = '2025-02-14' RETURNING *"
+    ).fetchall()
+    try:
+        dag_run = run_dag("calibrate_fraud_model", "2025-02-15", {"model_versions": ["v1", "v2"]})
+        assert dag_run.state == "success", task_states(dag_run)
+        filled = dict(
+            pg.execute(
+                f"SELECT model_version, count(prediction_lower_bound) FROM noc_fraud_prediction_log WHERE {day} GROUP BY 1"
+            ).fetchall()
+        )
+        assert filled["v1"] > 0 and filled["v2"] == 0  # v2's 02-14 set is missing: an older one is not used
+        clear_intervals(pg)
+        skipped = run_dag("calibrate_fraud_model", "2025-02-15", {"repair": False})
+        assert xcom_values(skipped, "repair_intervals") == [0]
+        assert stored(pg) == {}
+    finally:
+        columns = [column.name for column in pg.execute("SELECT * FROM fraudcal.calibration_sets LIMIT 0").description]
+        for row in removed:
+            values = dict(zip(columns, row, strict=True))
+            values["levels"] = json.dumps(values["levels"])
+            values["validation"] = json.dumps(values["validation"])
+            pg.execute(
+                f"INSERT INTO fraudcal.calibration_sets ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
+                list(values.values()),
+            )
