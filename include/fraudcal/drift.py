@@ -1,0 +1,203 @@
+"""Model health over time: ranking quality, score and label drift, and the alert rules.
+
+Plain numpy/scipy on arrays: on a million rows these measured 5-40x faster than Evidently,
+NannyML or whylogs doing the same (``shared/notes/monitoring.md``), none of which tracks
+conformal coverage. Each alert rule is its own small function so it can be read and tested
+alone; :func:`evaluate_day` applies them to one day against its reference window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+#: PSI bins: deciles of the reference scores, outer edges open (-inf, +inf).
+PSI_BINS = 10
+#: Empty-bin rule of the PSI: every bin proportion is floored at this value before the log,
+#: so an empty bin on either side contributes a large but finite term.
+PSI_FLOOR = 1e-4
+#: Fewer labeled outcomes (or frauds) than this on a day: label-based rules say "not enough labels".
+MIN_LABELED = 200
+MIN_FRAUDS = 5
+
+
+def average_precision(probabilities: ArrayLike, labels: ArrayLike) -> float:
+    """PR-AUC as average precision: sum over thresholds of (recall step) x precision.
+
+    Tied scores form one threshold (as scikit-learn's ``average_precision_score``). NaN when
+    there is no positive.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    positives = int(y.sum())
+    if positives == 0:
+        return float("nan")
+    order = np.argsort(-p, kind="mergesort")
+    p_sorted, y_sorted = p[order], y[order]
+    last_of_threshold = np.r_[np.flatnonzero(np.diff(p_sorted)), p_sorted.size - 1]
+    true_positives = np.cumsum(y_sorted)[last_of_threshold]
+    predicted = last_of_threshold + 1
+    precision = true_positives / predicted
+    recall = true_positives / positives
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def roc_auc(probabilities: ArrayLike, labels: ArrayLike) -> float:
+    """ROC-AUC by the Mann-Whitney U statistic with average ranks for ties."""
+    from scipy.stats import rankdata
+
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(p)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def psi(reference: ArrayLike, current: ArrayLike, bins: int = PSI_BINS) -> float:
+    """Population stability index of ``current`` against ``reference``.
+
+    Bins are the reference's deciles (duplicate edges merged), the outer bins open to
+    -inf/+inf; proportions are floored at :data:`PSI_FLOOR` (the stated empty-bin rule).
+    ``PSI = sum (c - r) * ln(c / r)``.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    cur = np.asarray(current, dtype=np.float64)
+    if ref.size == 0 or cur.size == 0:
+        return float("nan")
+    inner = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+    ref_share = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=inner.size + 1) / ref.size
+    cur_share = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=inner.size + 1) / cur.size
+    ref_share, cur_share = np.maximum(ref_share, PSI_FLOOR), np.maximum(cur_share, PSI_FLOOR)
+    return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
+
+
+def ks_statistic(reference: ArrayLike, current: ArrayLike) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic (``scipy.stats.ks_2samp``)."""
+    from scipy.stats import ks_2samp
+
+    ref, cur = np.asarray(reference, dtype=np.float64), np.asarray(current, dtype=np.float64)
+    if ref.size == 0 or cur.size == 0:
+        return float("nan")
+    return float(ks_2samp(ref, cur).statistic)
+
+
+# ----------------------------------------------------------------------------- alert rules
+
+
+def pr_auc_rule(current: float, baseline: float, drop: float) -> bool:
+    """PR-AUC below ``(1 - drop) x baseline`` (baseline: the reference window's PR-AUC)."""
+    return math.isfinite(current) and math.isfinite(baseline) and current < (1 - drop) * baseline
+
+
+def psi_rule(value: float, threshold: float) -> bool:
+    """PSI above the alert threshold."""
+    return math.isfinite(value) and value > threshold
+
+
+def band_rule(value: float, reference_values: Sequence[float], sigmas: float) -> bool:
+    """Outside the reference days' mean +- ``sigmas`` standard deviations (NannyML's rule).
+
+    Needs at least 7 finite reference values; a zero spread never alerts.
+    """
+    history = np.asarray([v for v in reference_values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if history.size < 7 or value is None or not math.isfinite(value):
+        return False
+    mean, spread = history.mean(), history.std(ddof=1)
+    if spread <= 1e-12 * max(1.0, abs(mean)):  # constant history (up to rounding): no band to leave
+        return False
+    return bool(abs(value - mean) > sigmas * spread)
+
+
+def coverage_rule(days: Sequence[tuple[int, int]], target: float, consecutive: int = 3) -> bool:
+    """Coverage below target beyond the Wilson interval on the last ``consecutive`` days.
+
+    ``days``: (covered, n) per day, oldest first.
+    """
+    from fraudcal.coverage import wilson_interval
+
+    if len(days) < consecutive:
+        return False
+    return all(n > 0 and wilson_interval(covered, n)[1] < target for covered, n in days[-consecutive:])
+
+
+def enough_labels(labeled: int, frauds: int) -> bool:
+    """Whether a day has the labels that label-based rules need."""
+    return labeled >= MIN_LABELED and frauds >= MIN_FRAUDS
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """The Params of ``report_drift``."""
+
+    pr_auc_drop: float = 0.10
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
+    band_sigmas: float = 3.0
+    coverage_level: int = 90
+
+
+#: Metrics the band rule watches (daily values against the reference days' values).
+BAND_METRICS = ("fraud_rate", "mean_probability")
+
+
+def evaluate_day(
+    day: dict,
+    reference_days: list[dict],
+    baseline_pr_auc: float,
+    thresholds: DriftThresholds,
+    recent_coverage: Sequence[tuple[int, int]],
+) -> dict:
+    """Apply every rule to one day's metrics; return fired rules, warnings and notes.
+
+    Returns
+    -------
+    dict
+        ``{"alerts": [{"rule", "metric", "value", "threshold"}...], "warnings": [...],
+        "notes": [...]}``; label-based rules are replaced by the note "not enough labels" on a
+        day without enough labels.
+    """
+    alerts, warnings, notes = [], [], []
+    labeled_enough = enough_labels(day["labeled"], day["frauds"])
+    if psi_rule(day["psi"], thresholds.psi_alert):
+        alerts.append({"rule": "PSI", "metric": "psi", "value": day["psi"], "threshold": thresholds.psi_alert})
+    elif psi_rule(day["psi"], thresholds.psi_warn):
+        warnings.append({"rule": "PSI", "metric": "psi", "value": day["psi"], "threshold": thresholds.psi_warn})
+    for metric in BAND_METRICS:
+        if metric == "fraud_rate" and not labeled_enough:
+            continue
+        history = [
+            d[metric] for d in reference_days if metric != "fraud_rate" or enough_labels(d["labeled"], d["frauds"])
+        ]
+        if band_rule(day[metric], history, thresholds.band_sigmas):
+            alerts.append({"rule": "band", "metric": metric, "value": day[metric], "threshold": thresholds.band_sigmas})
+    if not labeled_enough:
+        notes.append(
+            f"not enough labels ({day['labeled']} labeled, {day['frauds']} frauds; need "
+            f"{MIN_LABELED} and {MIN_FRAUDS}): PR-AUC, fraud rate and coverage not judged"
+        )
+        return {"alerts": alerts, "warnings": warnings, "notes": notes}
+    if pr_auc_rule(day["pr_auc"], baseline_pr_auc, thresholds.pr_auc_drop):
+        alerts.append(
+            {
+                "rule": "PR-AUC",
+                "metric": "pr_auc",
+                "value": day["pr_auc"],
+                "threshold": (1 - thresholds.pr_auc_drop) * baseline_pr_auc,
+            }
+        )
+    if coverage_rule(recent_coverage, thresholds.coverage_level / 100):
+        alerts.append(
+            {
+                "rule": "coverage",
+                "metric": f"coverage_{thresholds.coverage_level}",
+                "value": day.get(f"coverage_{thresholds.coverage_level}"),
+                "threshold": thresholds.coverage_level / 100,
+            }
+        )
+    return {"alerts": alerts, "warnings": warnings, "notes": notes}

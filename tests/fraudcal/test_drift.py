@@ -1,0 +1,129 @@
+"""Drift metrics against brute-force references, and each alert rule on its own."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+
+from fraudcal.drift import (
+    PSI_FLOOR,
+    DriftThresholds,
+    average_precision,
+    band_rule,
+    coverage_rule,
+    enough_labels,
+    evaluate_day,
+    ks_statistic,
+    pr_auc_rule,
+    psi,
+    psi_rule,
+    roc_auc,
+)
+
+
+def brute_force_average_precision(p, y):
+    """Sum over distinct thresholds t (descending) of (recall(t) - recall(previous)) * precision(t)."""
+    total, previous_recall = 0.0, 0.0
+    for threshold in sorted(set(p), reverse=True):
+        selected = [label for score, label in zip(p, y, strict=True) if score >= threshold]
+        recall = sum(selected) / sum(y)
+        total += (recall - previous_recall) * (sum(selected) / len(selected))
+        previous_recall = recall
+    return total
+
+
+def brute_force_roc_auc(p, y):
+    """P(score of a random positive > score of a random negative) + half the ties."""
+    positives = [s for s, label in zip(p, y, strict=True) if label]
+    negatives = [s for s, label in zip(p, y, strict=True) if not label]
+    wins = sum((a > b) + 0.5 * (a == b) for a in positives for b in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pr_auc_and_roc_auc_equal_brute_force_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    p = np.round(rng.random(300), 1)  # heavy ties
+    y = (rng.random(300) < p).astype(int)
+    assert average_precision(p, y) == pytest.approx(brute_force_average_precision(p.tolist(), y.tolist()), abs=1e-12)
+    assert roc_auc(p, y) == pytest.approx(brute_force_roc_auc(p.tolist(), y.tolist()), abs=1e-12)
+
+
+def test_pr_auc_without_positives_is_nan():
+    assert math.isnan(average_precision([0.1, 0.2], [0, 0]))
+
+
+def test_psi_by_hand_with_the_empty_bin_rule():
+    reference = np.arange(1000) / 1000  # deciles at 0.1, 0.2, ...
+    assert psi(reference, reference) == pytest.approx(0.0, abs=1e-12)
+    current = np.full(100, 0.05)  # everything in the first bin
+    expected = (1 - 0.1) * math.log(1 / 0.1) + 9 * (PSI_FLOOR - 0.1) * math.log(PSI_FLOOR / 0.1)
+    assert psi(reference, current) == pytest.approx(expected, rel=1e-9)
+
+
+def test_psi_outer_bins_are_open():
+    reference = np.random.default_rng(0).random(10_000)
+    outside = np.r_[np.full(50, -5.0), np.full(50, 7.0)]  # beyond the reference range on both sides
+    assert math.isfinite(psi(reference, outside))
+
+
+def test_ks_is_scipys_statistic():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=500), rng.normal(0.3, size=700)
+    assert ks_statistic(a, b) == ks_2samp(a, b).statistic
+
+
+def test_pr_auc_rule_is_relative_to_the_baseline():
+    assert pr_auc_rule(0.44, 0.50, 0.10) is True  # below 0.45
+    assert pr_auc_rule(0.46, 0.50, 0.10) is False
+    assert pr_auc_rule(float("nan"), 0.50, 0.10) is False
+
+
+def test_psi_rule():
+    assert psi_rule(0.26, 0.25) and not psi_rule(0.25, 0.25) and not psi_rule(float("nan"), 0.25)
+
+
+def test_band_rule_needs_history_and_spread():
+    history = [0.030, 0.031, 0.029, 0.030, 0.032, 0.028, 0.030, 0.031]
+    spread = np.std(history, ddof=1)
+    assert band_rule(np.mean(history) + 3.1 * spread, history, 3) is True
+    assert band_rule(np.mean(history) + 2.9 * spread, history, 3) is False
+    assert band_rule(1.0, history[:6], 3) is False  # fewer than 7 reference days
+    assert band_rule(1.0, [0.03] * 10, 3) is False  # no spread
+
+
+def test_coverage_rule_needs_three_consecutive_days_below_beyond_wilson():
+    low = (800, 1000)  # 0.80, Wilson upper ~0.82 < 0.9
+    fine = (895, 1000)
+    assert coverage_rule([fine, low, low, low], 0.9) is True
+    assert coverage_rule([low, low, fine], 0.9) is False
+    assert coverage_rule([low, low], 0.9) is False
+
+
+def _day(**values):
+    return {
+        "labeled": 1000,
+        "frauds": 30,
+        "psi": 0.01,
+        "fraud_rate": 0.03,
+        "mean_probability": 0.03,
+        "pr_auc": 0.5,
+        "coverage_90": 0.9,
+        **values,
+    }
+
+
+def test_evaluate_day_fires_the_right_rules_and_notes_missing_labels():
+    reference = [_day(fraud_rate=0.03 + 0.001 * (i % 3), mean_probability=0.03 + 0.0005 * (i % 2)) for i in range(28)]
+    quiet = evaluate_day(_day(), reference, 0.5, DriftThresholds(), [(900, 1000)] * 3)
+    assert quiet == {"alerts": [], "warnings": [], "notes": []}
+    loud = evaluate_day(
+        _day(psi=0.3, pr_auc=0.3, fraud_rate=0.05), reference, 0.5, DriftThresholds(), [(800, 1000)] * 3
+    )
+    assert sorted(alert["rule"] for alert in loud["alerts"]) == ["PR-AUC", "PSI", "band", "coverage"]
+    unlabeled = evaluate_day(_day(labeled=20, frauds=0, pr_auc=0.1), reference, 0.5, DriftThresholds(), [(1, 20)] * 3)
+    assert unlabeled["alerts"] == [] and unlabeled["notes"][0].startswith("not enough labels")
+    assert enough_labels(200, 5) and not enough_labels(199, 5) and not enough_labels(500, 4)
