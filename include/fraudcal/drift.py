@@ -155,6 +155,8 @@ def evaluate_day(
 ) -> dict:
     """Apply every rule to one day's metrics; return fired rules, warnings and notes.
 
+    The PR-AUC rule uses ``day["pr_auc_7d"]`` (the trailing week) when present, else the day's.
+
     Returns
     -------
     dict
@@ -182,12 +184,13 @@ def evaluate_day(
             f"{MIN_LABELED} and {MIN_FRAUDS}): PR-AUC, fraud rate and coverage not judged"
         )
         return {"alerts": alerts, "warnings": warnings, "notes": notes}
-    if pr_auc_rule(day["pr_auc"], baseline_pr_auc, thresholds.pr_auc_drop):
+    pr_auc_metric = "pr_auc_7d" if "pr_auc_7d" in day else "pr_auc"
+    if pr_auc_rule(day[pr_auc_metric], baseline_pr_auc, thresholds.pr_auc_drop):
         alerts.append(
             {
                 "rule": "PR-AUC",
-                "metric": "pr_auc",
-                "value": day["pr_auc"],
+                "metric": pr_auc_metric,
+                "value": day[pr_auc_metric],
                 "threshold": (1 - thresholds.pr_auc_drop) * baseline_pr_auc,
             }
         )
@@ -201,3 +204,63 @@ def evaluate_day(
             }
         )
     return {"alerts": alerts, "warnings": warnings, "notes": notes}
+
+
+def day_metrics(
+    scores: ArrayLike,
+    reference_scores: ArrayLike,
+    probabilities: ArrayLike,
+    labels: ArrayLike,
+    quantiles: dict[int, ArrayLike],
+) -> dict:
+    """Every figure of one model version on one day.
+
+    Parameters
+    ----------
+    scores : array-like
+        Probabilities of all the day's predictions (labeled or not).
+    reference_scores : array-like
+        Probabilities of all predictions of the reference window (for PSI and KS).
+    probabilities, labels : array-like
+        The day's labeled outcomes.
+    quantiles : dict of int to array-like
+        Per level (90/95/99), the q of the set in force for each labeled outcome (NaN: none).
+    """
+    from fraudcal.coverage import interval_covers, wilson_interval
+    from fraudcal.metrics import brier_score, expected_calibration_error
+
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    labeled, frauds = int(p.size), int(y.sum())
+    low, high = wilson_interval(frauds, labeled)
+    metrics = {
+        "predictions": int(s.size),
+        "labeled": labeled,
+        "frauds": frauds,
+        "fraud_rate": frauds / labeled if labeled else float("nan"),
+        "fraud_rate_low": low,
+        "fraud_rate_high": high,
+        "pr_auc": average_precision(p, y),
+        "roc_auc": roc_auc(p, y),
+        "brier": brier_score(p, y),
+        "ece": expected_calibration_error(p, y) if labeled else float("nan"),
+        "mean_probability": float(s.mean()) if s.size else float("nan"),
+        "psi": psi(reference_scores, s),
+        "ks": ks_statistic(reference_scores, s),
+    }
+    with_set = np.isfinite(np.asarray(quantiles[90], dtype=np.float64)) & np.isfinite(p)
+    metrics["with_set"] = int(with_set.sum())
+    for level in (90, 95, 99):
+        q = np.asarray(quantiles[level], dtype=np.float64)
+        usable = np.isfinite(q) & np.isfinite(p)
+        covered = interval_covers(p[usable], y[usable], q[usable])
+        metrics[f"covered_{level}"] = int(covered.sum())
+        metrics[f"coverage_{level}"] = float(covered.mean()) if covered.size else float("nan")
+        fraud_hits = covered[y[usable]]
+        metrics[f"coverage_fraud_{level}"] = float(fraud_hits.mean()) if fraud_hits.size else float("nan")
+    q90 = np.asarray(quantiles[90], dtype=np.float64)[with_set]
+    widths = np.minimum(1.0, p[with_set] + q90) - np.maximum(0.0, p[with_set] - q90)
+    metrics["mean_width_90"] = float(widths.mean()) if widths.size else float("nan")
+    return metrics

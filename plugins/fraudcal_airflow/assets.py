@@ -14,3 +14,10 @@ CALIBRATION_SETS = Asset(name="fraudcal_calibration_sets", uri="fraudcal://calib
 PREDICTION_INTERVALS = Asset(
     name="fraudcal_prediction_intervals", uri="fraudcal://prediction_intervals", group="fraudcal"
 )
+
+#: Emitted by ``report_drift`` on the day a model version alerts; a retraining DAG can be
+#: scheduled on it. The extra names the model type, the day and, per alerting version, the
+#: rules that fired and their values.
+RETRAINING_REQUESTED = Asset(
+    name="fraud_model_retraining_requested", uri="fraudcal://retraining_requested", group="fraudcal"
+)

@@ -310,7 +310,14 @@ def json_ready(value: Any) -> Any:
 
 
 def build_message(
-    *, subject: str, sender: str | None, recipients: list[str], html: str, charts: dict[str, bytes], csv_text: str
+    *,
+    subject: str,
+    sender: str | None,
+    recipients: list[str],
+    html: str,
+    charts: dict[str, bytes],
+    csv_text: str | None,
+    csv_name: str = "coverage_report.csv",
 ) -> EmailMessage:
     """multipart/mixed( multipart/related( text/plain|text/html, image/png cid parts ), text/csv )."""
     # RFC 5322 allows 998-character lines; Python's folding at 78 splits "Subject:" from its
@@ -326,7 +333,8 @@ def build_message(
     html_part = message.get_payload()[-1]
     for name, data in charts.items():
         html_part.add_related(data, maintype="image", subtype="png", cid=f"<{name}>", filename=name)
-    message.add_attachment(csv_text.encode("utf-8"), maintype="text", subtype="csv", filename="coverage_report.csv")
+    if csv_text is not None:
+        message.add_attachment(csv_text.encode("utf-8"), maintype="text", subtype="csv", filename=csv_name)
     return message
 
 

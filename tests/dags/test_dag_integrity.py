@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
-EXPECTED_DAG_IDS = {"calibrate_fraud_model", "backfill_prediction_intervals", "report_coverage"}
+EXPECTED_DAG_IDS = {"calibrate_fraud_model", "backfill_prediction_intervals", "report_coverage", "report_drift"}
 
 # Runs in a fresh interpreter, like the dag-processor: Airflow is imported first (its cost is
 # not the DAG file's), then each DAG file, timed, with network connections forbidden.

@@ -1,0 +1,183 @@
+"""Drift monitoring on synthetic scenarios, and ``report_drift`` end to end.
+
+Each scenario is the same seeded synthetic log (400k events over 60 days, every label known),
+with drift injected from day 40 where the scenario says so. Days 2..59 are measured in order
+(as the daily DAG would, so that each day's reference days are stored); days 30..59 are judged.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import psycopg2
+import pytest
+
+from fraudcal.drift import DriftThresholds
+from fraudcal.synthetic import SyntheticConfig, generate_prediction_log, with_drift
+from fraudcal_airflow.dagtest import run_dag, task_states, xcom_values
+from fraudcal_airflow.drift_monitor import alert_subject, monitor_day
+from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
+from tests.integration.test_report_coverage import Sink, free_port, smtp_connection
+
+pytestmark = pytest.mark.slow
+
+BASE = SyntheticConfig(n_events=400_000, days=60, labels_as_of=datetime(2025, 4, 1, tzinfo=UTC))
+DRIFT_DAY = 40
+SCENARIOS = {
+    "stable": BASE,
+    "covariate_shift": with_drift(BASE, drift_day=DRIFT_DAY, covariate_shift=1.0),
+    "concept_drift": with_drift(BASE, drift_day=DRIFT_DAY, concept_shift=1.0),
+    "fraud_rate_up_a_third": with_drift(BASE, drift_day=DRIFT_DAY, fraud_rate_multiplier=4 / 3),
+    "labels_stop": with_drift(BASE, labels_as_of=BASE.start + timedelta(days=45)),
+}
+
+
+def load(db_url: str, config: SyntheticConfig) -> None:
+    with psycopg.connect(db_url) as conn:
+        truncate_prediction_logs(conn)
+        conn.execute("DELETE FROM fraudcal.model_health_daily") if conn.execute(
+            "SELECT to_regclass('fraudcal.model_health_daily')"
+        ).fetchone()[0] else None
+        conn.commit()
+        load_prediction_log(conn, generate_prediction_log(config))
+
+
+def measure(db_url: str, last_day: int = 59, versions=("v1",)) -> dict[int, dict]:
+    """Run the daily monitor for days 2..last_day; return the judged days (>= 30)."""
+    judged = {}
+    with psycopg.connect(db_url) as conn:
+        from fraudcal_airflow.store import apply_migrations
+
+        apply_migrations(conn)
+        copy_conn = psycopg2.connect(db_url)
+        for offset in range(2, last_day + 1):
+            for version in versions:
+                result = monitor_day(
+                    conn,
+                    copy_conn,
+                    model_type="fraud_detector",
+                    version=version,
+                    day=date(2025, 1, 1) + timedelta(days=offset),
+                    reference_days=28,
+                    thresholds=DriftThresholds(),
+                    run_id="test",
+                )
+                if offset >= 30:
+                    judged.setdefault(offset, {})[version] = result
+        copy_conn.close()
+    return judged
+
+
+def fired(judged: dict[int, dict], version: str = "v1") -> dict[int, set[str]]:
+    return {
+        day: {a["rule"] for a in results[version]["alerts"]}
+        for day, results in judged.items()
+        if results[version]["alerts"]
+    }
+
+
+@pytest.fixture(scope="module")
+def scenario_results(db_url):
+    results = {}
+    for name, config in SCENARIOS.items():
+        load(db_url, config)
+        results[name] = measure(db_url)
+    return results
+
+
+def test_stable_model_raises_no_alert_over_30_days(scenario_results):
+    assert fired(scenario_results["stable"]) == {}
+
+
+def test_covariate_shift_raises_a_psi_alert_from_the_drift_day(scenario_results):
+    alerts = fired(scenario_results["covariate_shift"])
+    assert min(alerts) == DRIFT_DAY and "PSI" in alerts[DRIFT_DAY]
+
+
+def test_concept_drift_raises_a_pr_auc_alert(scenario_results):
+    alerts = fired(scenario_results["concept_drift"])
+    assert min(alerts) >= DRIFT_DAY
+    assert any("PR-AUC" in rules for day, rules in alerts.items() if day <= DRIFT_DAY + 3)
+
+
+def test_fraud_rate_rise_of_a_third_raises_a_band_alert(scenario_results):
+    alerts = fired(scenario_results["fraud_rate_up_a_third"])
+    assert min(alerts) >= DRIFT_DAY
+    band_days = [day for day, rules in alerts.items() if "band" in rules]
+    assert band_days, alerts
+    metrics = {
+        alert["metric"] for day in band_days for alert in scenario_results["fraud_rate_up_a_third"][day]["v1"]["alerts"]
+    }
+    assert "fraud_rate" in metrics
+
+
+def test_labels_stopping_says_not_enough_labels_and_does_not_alert(scenario_results):
+    judged = scenario_results["labels_stop"]
+    assert fired(judged) == {}
+    for day in range(46, 60):
+        assert judged[day]["v1"]["notes"][0].startswith("not enough labels")
+
+
+def test_alert_subject_names_only_the_alerting_versions():
+    results = [
+        {"model_version": "v1", "alerts": [{"rule": "PSI"}, {"rule": "PR-AUC"}]},
+        {"model_version": "v2", "alerts": []},
+    ]
+    assert alert_subject("fraud_detector", [r for r in results if r["alerts"]], date(2025, 2, 10)) == (
+        "[ALERT] fraud_detector v1 (PR-AUC, PSI) on 2025-02-10: retraining requested"
+    )
+
+
+@pytest.fixture
+def smtp_sink(monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
+    yield sink
+    controller.stop()
+
+
+def test_the_dag_mails_an_alert_and_requests_retraining(db_url, airflow_db, smtp_sink):
+    load(db_url, SCENARIOS["covariate_shift"])
+    measure(db_url, last_day=DRIFT_DAY - 1, versions=("v1", "v2"))  # the days before, as earlier daily runs
+    quiet = run_dag("report_drift", "2025-02-10", {"model_versions": ["v1", "v2"]}, retries=0)  # judges day 39
+    assert quiet.state == "success", task_states(quiet)
+    assert task_states(quiet)["request_retraining"] == "skipped" and smtp_sink.messages == []
+
+    dag_run = run_dag("report_drift", "2025-02-11", {"model_versions": ["v1", "v2"]}, retries=0)  # judges day 40
+    assert dag_run.state == "success", task_states(dag_run)
+    results = xcom_values(dag_run, "monitor")[0]
+    alerting = {r["model_version"]: sorted({a["rule"] for a in r["alerts"]}) for r in results if r["alerts"]}
+    assert "v1" in alerting and "PSI" in alerting["v1"]
+    message = smtp_sink.messages[0]
+    assert message["Subject"].startswith("[ALERT] fraud_detector ")
+    for version, rules in alerting.items():
+        assert f"{version} ({', '.join(rules)})" in message["Subject"]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    cids = {part["Content-ID"].strip("<>") for part in message.walk() if part["Content-ID"]}
+    assert cids and all(f"cid:{cid}" in html for cid in cids)
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "fraud_model_retraining_requested", AssetEvent.source_run_id == dag_run.run_id)
+            .all()
+        )
+        extra = events[0].extra
+    assert len(events) == 1 and extra["day"] == "2025-02-10"
+    assert {version: info["rules"] for version, info in extra["versions"].items()} == alerting
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute(
+            "SELECT count(*), max(psi) FROM fraudcal.model_health_daily WHERE day = '2025-02-10'"
+        ).fetchone()
+    assert stored[0] == 2 and stored[1] > 0.25
+    json.dumps(extra)  # JSON-serialisable for the REST API and downstream DAGs
