@@ -67,9 +67,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--section", choices=["all", "calibration", "backfill"], default="all")
+    parser.add_argument("--section", choices=["all", "calibration", "backfill", "drift"], default="all")
     args = parser.parse_args()
 
+    if args.section in ("all", "drift"):
+        drift_section(args.repeat)
+        if args.section == "drift":
+            return 0
     url = prepare(os.environ["FRAUD_DB_URL"], args.rows)
     try:
         if args.section in ("all", "calibration"):
@@ -344,6 +348,55 @@ def backfill_section(url: str) -> None:
     print(f"backfill target (1 worker >= 5x row-by-row): {one / slow:.1f}x -> {'MET' if one / slow >= 5 else 'MISSED'}")
     print(f"2 chunk workers: {two / limit:.2f}x the single UPDATE, {two / slow:.1f}x row-by-row")
     print(f"for scale: the single UPDATE itself is {limit / slow:.1f}x the row-by-row path on this machine")
+
+
+def drift_section(repeat: int) -> None:
+    """Score drift on 1M reference vs 1M current rows, next to bare numpy PSI + ks_2samp."""
+    print("== drift: 1M reference vs 1M current scores ==")
+    import numpy as np
+    from scipy.stats import ks_2samp
+
+    from fraudcal.drift import day_metrics, ks_statistic, psi
+
+    rng = np.random.default_rng(5)
+    reference, current = rng.beta(0.6, 9, 1_000_000), rng.beta(0.7, 8.5, 1_000_000)
+    labels = rng.random(1_000_000) < current
+    quantile = np.full(1_000_000, 0.08)
+
+    def bare() -> None:  # the baseline, written out: 10 reference-decile bins, open outer edges
+        edges = np.quantile(reference, np.linspace(0, 1, 11)[1:-1])
+        r = np.maximum(
+            np.bincount(np.searchsorted(edges, reference, side="right"), minlength=10) / reference.size, 1e-4
+        )
+        c = np.maximum(np.bincount(np.searchsorted(edges, current, side="right"), minlength=10) / current.size, 1e-4)
+        np.sum((c - r) * np.log(c / r))
+        ks_2samp(reference, current)
+
+    candidates = {
+        "bare numpy PSI + scipy.stats.ks_2samp (the limit)": bare,
+        "fraudcal score drift (psi + ks_statistic)": lambda: (
+            psi(reference, current),
+            ks_statistic(reference, current),
+        ),
+        "fraudcal full daily figures (+ PR/ROC-AUC, ECE, coverage)": lambda: day_metrics(
+            current, reference, current, labels, {90: quantile, 95: quantile, 99: quantile}
+        ),
+    }
+    times = {name: [] for name in candidates}
+    for function in candidates.values():
+        function()
+    for _ in range(repeat):
+        for name, function in candidates.items():
+            times[name].append(timed(function))
+    limit = statistics.median(times[next(iter(candidates))])
+    print(f"{'measurement':<58} {'median s':>9} {'x limit':>8}")
+    print("-" * 78)
+    for name, values in times.items():
+        print(f"{name:<58} {statistics.median(values):>9.3f} {statistics.median(values) / limit:>8.2f}")
+    ratio = statistics.median(times["fraudcal score drift (psi + ks_statistic)"]) / limit
+    print(
+        f"\ndrift target (score drift <= 1.5x bare numpy + scipy): {ratio:.2f}x -> {'MET' if ratio <= 1.5 else 'MISSED'}\n"
+    )
 
 
 def record_daily_sets(url: str) -> None:

@@ -6,7 +6,10 @@
 2. calibrates the past ``--history-days`` days, as ``airflow backfill create`` would, then
    today, and prints the sets published to Redis and what their intervals really cover;
 3. backfills the interval columns of the historical predictions from the sets in force;
-4. renders the coverage report to a file and delivers it to a local mail sink (aiosmtpd).
+4. renders the coverage report to a file and delivers it to a local mail sink (aiosmtpd);
+5. monitors a second, drifting model type (``fraud_detector_drifted``: its features shift a
+   week ago) and runs ``report_drift``, which mails an ``[ALERT]`` and emits the
+   ``fraud_model_retraining_requested`` Asset event.
 
 Every DAG runs with ``dag.test()`` (Airflow's metadata in a throwaway SQLite
 ``AIRFLOW_HOME``; task logs go to files under ``artifacts/demo``). Services come from
@@ -110,7 +113,7 @@ def main() -> int:
     artifacts.mkdir(parents=True, exist_ok=True)
     prepare_airflow_environment(artifacts)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    print(f"[1/5] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
+    print(f"[1/6] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
 
     import pendulum
     import redis
@@ -128,7 +131,7 @@ def main() -> int:
         # As in an Airflow backfill run, the history runs leave intervals to the backfill DAG.
         states = [run_dag("calibrate_fraud_model", f"{day:%Y-%m-%d}", {"repair": False}).state for day in history]
     print(
-        f"[2/5] calibrated {states.count('success')}/{len(history)} past days "
+        f"[2/6] calibrated {states.count('success')}/{len(history)} past days "
         f"({history[0]:%Y-%m-%d}..{history[-1]:%Y-%m-%d}) in {time.perf_counter() - started:.0f}s, "
         f"as `airflow backfill create --dag-id calibrate_fraud_model` would"
     )
@@ -137,7 +140,7 @@ def main() -> int:
     with output_to(log_path):
         dag_run = load_dag("calibrate_fraud_model").test(logical_date=pendulum.instance(today))
     print(
-        f"[3/5] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
+        f"[3/6] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
         f"in {time.perf_counter() - started:.0f}s (task log: {log_path})"
     )
     if dag_run.state != "success":
@@ -185,7 +188,7 @@ def main() -> int:
         )
     summary = xcom_values(backfill, "verify")[0] if backfill.state == "success" else {}
     print(
-        f"\n[4/5] backfill_prediction_intervals {history[0]:%Y-%m-%d}..{today - timedelta(days=1):%Y-%m-%d}: "
+        f"\n[4/6] backfill_prediction_intervals {history[0]:%Y-%m-%d}..{today - timedelta(days=1):%Y-%m-%d}: "
         f"{backfill.state} in {time.perf_counter() - started:.0f}s; {summary.get('rows_written', 0):,} rows filled, "
         f"unfilled {summary.get('unfilled') or 'none'}; sample check: {summary.get('sample', {}).get('mismatch_count')} mismatches"
     )
@@ -206,11 +209,91 @@ def main() -> int:
             report = run_dag("report_coverage", f"{today:%Y-%m-%d}", {"recipients": ["fraud-ops@example.com"]})
     archived = xcom_values(report, "build_report")[0] if xcom_values(report, "build_report") else {}
     delivered = list(mailbox.Maildir(maildir, create=False))[before:] if (maildir / "new").exists() else []
-    print(f"\n[5/5] report_coverage: {report.state} in {time.perf_counter() - started:.0f}s")
+    print(f"\n[5/6] report_coverage: {report.state} in {time.perf_counter() - started:.0f}s")
     print(f"      subject:   {archived.get('subject')}")
     print(f"      report:    {Path(archived.get('folder', '.')) / 'preview.html'}")
     print(f"      delivered: {len(delivered)} new message(s) in the local mail sink {maildir}")
-    return 0 if backfill.state == report.state == "success" and delivered else 1
+
+    started = time.perf_counter()
+    drift_days = drifting_model_history(os.environ["FRAUD_DB_URL"], today, args.events)
+    with local_mail_sink(maildir) as port:
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": port,
+                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "fraudcal-demo@localhost"},
+            }
+        )
+        with output_to(artifacts / "report_drift.log"):
+            drift = run_dag(
+                "report_drift",
+                f"{today:%Y-%m-%d}",
+                {"model_type": DRIFTING_MODEL, "recipients": ["fraud-ops@example.com"]},
+            )
+    subject = (xcom_values(drift, "notify") or ["(no alert mail)"])[0]
+    retraining = (xcom_values(drift, "request_retraining") or [None])[0]
+    print(
+        f"\n[6/6] report_drift for {DRIFTING_MODEL} ({drift_days} days of history measured first): {drift.state} "
+        f"in {time.perf_counter() - started:.0f}s"
+    )
+    print(f"      mail:  {subject}")
+    print(f"      Asset fraud_model_retraining_requested: {json.dumps(retraining) if retraining else 'not emitted'}")
+    ok = backfill.state == report.state == drift.state == "success" and delivered and retraining
+    return 0 if ok else 1
+
+
+#: A second model type in the demo log whose features shift a week before today.
+DRIFTING_MODEL = "fraud_detector_drifted"
+
+
+def drifting_model_history(db_url: str, today: datetime, events: int) -> int:
+    """Load the drifting model's log (once) and measure its past days, as earlier daily runs would."""
+    import psycopg
+    import psycopg2
+
+    from fraudcal.drift import DriftThresholds
+    from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
+    from fraudcal_airflow.drift_monitor import monitor_day
+    from fraudcal_airflow.store import apply_migrations
+    from fraudcal_airflow.synthetic_load import load_prediction_log
+
+    days = 40
+    start = today - timedelta(days=days)
+    with psycopg.connect(db_url) as conn:
+        apply_migrations(conn)
+        present = conn.execute(
+            "SELECT count(*) FROM noc_fraud_prediction_log WHERE model_type = %s", (DRIFTING_MODEL,)
+        ).fetchone()[0]
+        if not present:
+            config = SyntheticConfig(
+                n_events=max(events // 2, 60_000),
+                start=start,
+                days=days,
+                model_type=DRIFTING_MODEL,
+                drift_day=days - 7,
+                covariate_shift=1.0,
+                labels_as_of=datetime.now(UTC),
+                seed=7,
+            )
+            load_prediction_log(conn, generate_prediction_log(config))
+        copy_conn = psycopg2.connect(db_url)
+        measured = 0
+        for offset in range(2, days - 1):
+            for version in ("v1", "v2"):
+                monitor_day(
+                    conn,
+                    copy_conn,
+                    model_type=DRIFTING_MODEL,
+                    version=version,
+                    day=(start + timedelta(days=offset)).date(),
+                    reference_days=28,
+                    thresholds=DriftThresholds(),
+                    run_id="demo-history",
+                )
+            measured += 1
+        copy_conn.close()
+    return measured
 
 
 @contextlib.contextmanager
