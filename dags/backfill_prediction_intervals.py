@@ -34,6 +34,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from fraudcal_airflow.assets import PREDICTION_INTERVALS
 from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
+from fraudcal_airflow.params import coverage_level_param, model_type_param, model_versions_param
 
 #: Chunks applied at the same time per run (the machine this was measured on has 2 cores).
 PARALLEL_CHUNKS = 2
@@ -51,14 +52,9 @@ PARALLEL_CHUNKS = 2
     default_args=DEFAULT_ARGS,
     tags=["fraudcal", "backfill", "conformal"],
     params={
-        "model_type": Param("fraud_detector", type="string", minLength=1, maxLength=100, title="Model type"),
-        "model_versions": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1, "maxLength": 200},
-            uniqueItems=True,
-            title="Model versions",
-            description="Versions to fill, one per line. Empty: every version of the model type.",
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param(
+            "Versions to fill, one per line. Empty: every version of the model type."
         ),
         "source": Param(
             "fraud_log",
@@ -81,13 +77,7 @@ PARALLEL_CHUNKS = 2
             title="To (inclusive)",
             description="Last day (UTC) of predicted_at to fill, YYYY-MM-DD.",
         ),
-        "coverage_level": Param(
-            90,
-            type="integer",
-            enum=[90, 95, 99],
-            title="Coverage level (%)",
-            description="Which level's quantile fills the four columns.",
-        ),
+        "coverage_level": coverage_level_param("Coverage level (%)", "Which level's quantile fills the four columns."),
         "chunk_size": Param(
             100_000,
             type="integer",

@@ -33,6 +33,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 
 from fraudcal_airflow.assets import CALIBRATION_SETS
 from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
+from fraudcal_airflow.params import coverage_level_param, model_type_param, model_versions_param, narrow_threshold_param
 
 
 def _run_identity() -> tuple[str, str, Any]:
@@ -53,21 +54,9 @@ def _run_identity() -> tuple[str, str, Any]:
     default_args=DEFAULT_ARGS,
     tags=["fraudcal", "calibration", "conformal"],
     params={
-        "model_type": Param(
-            "fraud_detector",
-            type="string",
-            minLength=1,
-            maxLength=100,
-            title="Model type",
-            description="model_type in the prediction log.",
-        ),
-        "model_versions": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1, "maxLength": 200},
-            uniqueItems=True,
-            title="Model versions",
-            description="Versions to calibrate, one per line. Empty: every version with labeled outcomes in the window.",
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param(
+            "Versions to calibrate, one per line. Empty: every version with labeled outcomes in the window."
         ),
         "source": Param(
             "fraud_log",
@@ -107,14 +96,7 @@ def _run_identity() -> tuple[str, str, Any]:
             uniqueItems=True,
             title="Coverage levels (%)",
         ),
-        "narrow_threshold": Param(
-            0.2,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=1,
-            title="Narrow threshold",
-            description="An interval narrower than this is narrow (auto-ticket on HIGH/CRITICAL).",
-        ),
+        "narrow_threshold": narrow_threshold_param(),
         "ttl_hours": Param(36, type="integer", minimum=1, maximum=720, title="Redis TTL (hours)"),
         "publish": Param(
             True, type="boolean", title="Publish to Redis", description="Off: record the sets in PostgreSQL only."
@@ -125,12 +107,9 @@ def _run_identity() -> tuple[str, str, Any]:
             title="Repair the day's NULL intervals",
             description="Skipped in Airflow backfill runs: historical intervals are the backfill DAG's job.",
         ),
-        "repair_coverage_level": Param(
-            90,
-            type="integer",
-            enum=[90, 95, 99],
-            title="Repair: coverage level (%)",
-            description="Level whose interval fills the data interval's predictions left NULL by the online service.",
+        "repair_coverage_level": coverage_level_param(
+            "Repair: coverage level (%)",
+            "Level whose interval fills the data interval's predictions left NULL by the online service.",
         ),
     },
 )

@@ -28,6 +28,13 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from fraudcal_airflow.assets import CALIBRATION_SETS
 from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
+from fraudcal_airflow.params import (
+    coverage_level_param,
+    model_type_param,
+    model_versions_param,
+    narrow_threshold_param,
+    recipients_param,
+)
 
 
 @dag(
@@ -42,15 +49,8 @@ from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
     default_args=DEFAULT_ARGS,
     tags=["fraudcal", "report", "conformal"],
     params={
-        "model_type": Param("fraud_detector", type="string", minLength=1, maxLength=100, title="Model type"),
-        "model_versions": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1, "maxLength": 200},
-            uniqueItems=True,
-            title="Model versions",
-            description="Empty: every version with calibration sets.",
-        ),
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param("Empty: every version of the model type."),
         "date_from": Param(
             None,
             type=["null", "string"],
@@ -59,22 +59,11 @@ from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
             description="YYYY-MM-DD. Empty (with date_to): the last 7 days with labels.",
         ),
         "date_to": Param(None, type=["null", "string"], format="date", title="To (inclusive)"),
-        "coverage_level": Param(
-            90,
-            type="integer",
-            enum=[90, 95, 99],
-            title="Coverage level (%)",
-            description="The level of the per-day, width, automation and replay figures.",
+        "coverage_level": coverage_level_param(
+            "Coverage level (%)", "The level of the per-day, width, automation and replay figures."
         ),
-        "narrow_threshold": Param(0.2, type="number", exclusiveMinimum=0, maximum=1, title="Narrow threshold"),
-        "recipients": Param(
-            ["fraud-ops@example.com"],
-            type="array",
-            minItems=1,
-            items={"type": "string", "format": "email"},
-            title="Recipients",
-            description="E-mail addresses, one per line.",
-        ),
+        "narrow_threshold": narrow_threshold_param(),
+        "recipients": recipients_param(),
         "stale_after_hours": Param(36, type="integer", minimum=1, maximum=720, title="Stale set after (hours)"),
     },
 )

@@ -28,6 +28,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 
 from fraudcal_airflow.assets import RETRAINING_REQUESTED
 from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
+from fraudcal_airflow.params import coverage_level_param, model_type_param, model_versions_param, recipients_param
 
 
 @dag(
@@ -42,28 +43,17 @@ from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
     default_args=DEFAULT_ARGS,
     tags=["fraudcal", "monitoring", "drift"],
     params={
-        "model_type": Param("fraud_detector", type="string", minLength=1, maxLength=100, title="Model type"),
-        "model_versions": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1, "maxLength": 200},
-            uniqueItems=True,
-            title="Model versions",
-            description="Empty: every version of the model type.",
-        ),
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param("Empty: every version of the model type."),
         "reference_days": Param(28, type="integer", minimum=7, maximum=365, title="Reference window (days)"),
         "pr_auc_drop": Param(0.10, type="number", exclusiveMinimum=0, maximum=1, title="PR-AUC drop (relative)"),
         "psi_warn": Param(0.1, type="number", minimum=0, maximum=10, title="PSI warning"),
         "psi_alert": Param(0.25, type="number", minimum=0, maximum=10, title="PSI alert"),
         "band_sigmas": Param(3, type="number", minimum=1, maximum=10, title="Band width (sd)"),
-        "coverage_level": Param(90, type="integer", enum=[90, 95, 99], title="Coverage level (%)"),
-        "recipients": Param(
-            ["fraud-ops@example.com"],
-            type="array",
-            minItems=1,
-            items={"type": "string", "format": "email"},
-            title="Recipients",
+        "coverage_level": coverage_level_param(
+            "Coverage level (%)", "The level whose coverage the coverage rule judges."
         ),
+        "recipients": recipients_param(),
         "send_digest": Param(False, type="boolean", title="Daily digest without alerts"),
     },
 )

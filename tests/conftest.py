@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import services  # noqa: E402  (scripts/services.py)
 
+pytest_plugins = ["tests.integration.smtp_sink"]  # the smtp_sink fixture (a real aiosmtpd server)
+
 _session = contextlib.ExitStack()
 _services = _session.enter_context(services.resolved_services())
 _tmp = Path(tempfile.mkdtemp(prefix="fraudcal-tests-"))

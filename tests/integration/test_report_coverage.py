@@ -7,13 +7,9 @@ SQL: the set in force found with ``max(as_of)``, containment tested on the clamp
 from __future__ import annotations
 
 import csv
-import email
 import io
-import json
 import re
-import socket
 from datetime import timedelta
-from email import policy
 from pathlib import Path
 
 import psycopg
@@ -21,6 +17,7 @@ import pytest
 
 from fraudcal_airflow.dagtest import load_dag, run_dag, task_states
 from tests.integration.history import load_history
+from tests.integration.smtp_sink import free_port, smtp_connection
 
 DAG_ID = "report_coverage"
 PERIOD = {"date_from": "2025-02-10", "date_to": "2025-02-16"}
@@ -46,54 +43,6 @@ def sql_coverage(db_url: str, level: str = "90") -> dict[tuple[str, bool], tuple
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(SQL_COVERAGE, {"level": level, "start": "2025-02-10", "end": "2025-02-17"}).fetchall()
     return {(version, fraud): (n, covered) for version, fraud, n, covered in rows}
-
-
-class Sink:
-    """An SMTP server's handler that keeps every message it receives."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def smtp_connection(port: int) -> str:
-    return json.dumps(
-        {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": port,
-            "extra": {
-                "disable_ssl": True,
-                "disable_tls": True,
-                "from_email": "fraudcal@example.com",
-                "timeout": 5,
-                "retry_limit": 0,
-            },
-        }
-    )
-
-
-@pytest.fixture
-def smtp_sink(monkeypatch):
-    from aiosmtpd.controller import Controller
-
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
-    yield sink
-    controller.stop()
 
 
 @pytest.fixture(scope="module")

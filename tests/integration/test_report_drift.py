@@ -19,7 +19,6 @@ from fraudcal.synthetic import SyntheticConfig, generate_prediction_log, with_dr
 from fraudcal_airflow.dagtest import run_dag, task_states, xcom_values
 from fraudcal_airflow.drift_monitor import alert_subject, monitor_day
 from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
-from tests.integration.test_report_coverage import Sink, free_port, smtp_connection
 
 pytestmark = pytest.mark.slow
 
@@ -128,18 +127,6 @@ def test_alert_subject_names_only_the_alerting_versions():
     assert alert_subject("fraud_detector", [r for r in results if r["alerts"]], date(2025, 2, 10)) == (
         "[ALERT] fraud_detector v1 (PR-AUC, PSI) on 2025-02-10: retraining requested"
     )
-
-
-@pytest.fixture
-def smtp_sink(monkeypatch):
-    from aiosmtpd.controller import Controller
-
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
-    yield sink
-    controller.stop()
 
 
 def test_the_dag_mails_an_alert_and_requests_retraining(db_url, airflow_db, smtp_sink):

@@ -8,7 +8,8 @@
 -- interval columns are written, and only where a value changes, so a re-run of a finished
 -- backfill writes nothing. Rows that cannot be filled (no set before them, probability
 -- NULL/NaN/outside [0, 1], level missing from the set) are left NULL.
-WITH sets AS (
+-- MATERIALIZED: the per-version arrays are built once, whatever the planner estimates.
+WITH sets AS MATERIALIZED (
     SELECT model_type, model_version,
            array_agg(as_of ORDER BY as_of) AS as_ofs,
            array_agg((levels -> %(level)s ->> 'quantile')::double precision ORDER BY as_of) AS quantiles,

@@ -5,7 +5,9 @@
 -- A missing quantile (no set in force yet, or level not in the set) is sent as NaN, and so is
 -- a NULL probability, so that every row is fixed-width and none is silently dropped.
 COPY (
-    WITH sets AS (
+    -- MATERIALIZED: computed once. Inlined, a planner without statistics (a freshly loaded
+    -- table) ran the aggregate once per row: 5 s instead of 0.1 s for 120k rows.
+    WITH sets AS MATERIALIZED (
         SELECT array_agg(as_of ORDER BY as_of) AS as_ofs,
                array_agg((levels -> '90' ->> 'quantile')::double precision ORDER BY as_of) AS q90,
                array_agg((levels -> '95' ->> 'quantile')::double precision ORDER BY as_of) AS q95,
