@@ -116,11 +116,8 @@ def backfill_prediction_intervals():
             if params["chunk_size"] < 1:
                 raise CalibrationInputError(f"chunk_size={params['chunk_size']} must be positive")
             with fraud_db_connection() as conn:
-                known = outcomes.known_versions(conn, params["source"], params["model_type"])
-                versions = (
-                    outcomes.resolve_versions(params["model_versions"], known, params["model_type"], params["source"])
-                    if params["model_versions"]
-                    else known
+                versions = outcomes.requested_or_known_versions(
+                    conn, params["source"], params["model_type"], params["model_versions"]
                 )
                 request = intervals.BackfillRequest(
                     source=params["source"],

@@ -90,11 +90,8 @@ def report_coverage():
         try:
             with fraud_db_connection() as conn:
                 apply_migrations(conn)
-                known = outcomes.known_versions(conn, "fraud_log", params["model_type"])
-                versions = (
-                    outcomes.resolve_versions(params["model_versions"], known, params["model_type"], "fraud_log")
-                    if params["model_versions"]
-                    else known
+                versions = outcomes.requested_or_known_versions(
+                    conn, "fraud_log", params["model_type"], params["model_versions"]
                 )
                 first, last = report.report_period(
                     conn, params["model_type"], versions, params["date_from"], params["date_to"]

@@ -89,11 +89,8 @@ def report_drift():
         try:
             with fraud_db_connection() as conn:
                 apply_migrations(conn)
-                known = outcomes.known_versions(conn, "fraud_log", params["model_type"])
-                versions = (
-                    outcomes.resolve_versions(params["model_versions"], known, params["model_type"], "fraud_log")
-                    if params["model_versions"]
-                    else known
+                versions = outcomes.requested_or_known_versions(
+                    conn, "fraud_log", params["model_type"], params["model_versions"]
                 )
                 results = [
                     drift_monitor.monitor_day(

@@ -109,6 +109,14 @@ def resolve_versions(requested: list[str], known: list[str], model_type: str, so
     return sorted(set(requested))
 
 
+def requested_or_known_versions(
+    conn: psycopg.Connection, source: str, model_type: str, requested: list[str]
+) -> list[str]:
+    """The requested versions (each must be known), or every known version when none is requested."""
+    known = known_versions(conn, source, model_type)
+    return resolve_versions(requested, known, model_type, source) if requested else known
+
+
 def extract_outcomes(
     copy_conn: psycopg2.extensions.connection,
     source: str,
