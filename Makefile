@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install test lint demo schema bench report-png requirements clean
+.PHONY: install test lint demo schema bench report-png airflow requirements clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ schema: install  ## apply migrations (fraudcal schema + dev prediction logs), id
 
 bench: install  ## performance against the machine's limits, measured in the same run
 	$(WITH_SERVICES) $(PY) scripts/bench.py
+
+airflow: install  ## a local Airflow 3 (api-server, scheduler, dag-processor, triggerer) over these DAGs
+	$(WITH_SERVICES) $(PY) scripts/airflow_local.py
 
 report-png: install  ## the newest coverage report rendered to PNG in headless Chromium
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
