@@ -184,3 +184,28 @@ def test_the_calibration_asset_makes_the_scheduler_run_the_report_and_the_mail_a
     assert any(run["state"] == "success" for run in runs)
     message = api.wait_for(lambda: sink.messages[0] if sink.messages else None, timeout=60)
     assert message["Subject"].startswith("[") and "fraud_detector" in message["Subject"]
+
+
+def test_the_calibration_page_is_registered_and_needs_authentication(stack):
+    api, _ = stack
+    status, plugins = api.call("GET", "/api/v2/plugins")
+    assert status == 200
+    ours = [plugin for plugin in plugins["plugins"] if plugin["name"] == "fraudcal_calibration"]
+    assert ours and ours[0]["external_views"][0]["href"] == "/fraudcal/calibration"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{api.base}/fraudcal/calibration", timeout=30)
+    assert refused.value.code in (401, 403)
+
+
+def test_the_calibration_page_shows_the_sets_in_force_and_flags_missing_ones(stack):
+    api, _ = stack
+    request = urllib.request.Request(
+        f"{api.base}/fraudcal/calibration", headers={"Authorization": f"Bearer {api.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        html = response.read().decode()
+    v1 = html[html.index("fraud_detector / v1") : html.index("fraud_detector / v2")]
+    v2 = html[html.index("fraud_detector / v2") :]
+    assert "2025-02-20T00:00:00Z" in v1  # the live set published by the REST-triggered run
+    assert 'class="bad">' in v1  # as_of 2025-02-20 is long past: stale, in red
+    assert "missing: the online service falls back to the point prediction" in v2  # v2 was never published
