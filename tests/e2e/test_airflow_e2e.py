@@ -209,3 +209,30 @@ def test_the_calibration_page_shows_the_sets_in_force_and_flags_missing_ones(sta
     assert "2025-02-20T00:00:00Z" in v1  # the live set published by the REST-triggered run
     assert 'class="bad">' in v1  # as_of 2025-02-20 is long past: stale, in red
     assert "missing: the online service falls back to the point prediction" in v2  # v2 was never published
+
+
+def test_the_interval_backfill_fans_out_mapped_chunks(stack, db_url):
+    api, _ = stack
+    status, run = api.call(
+        "POST",
+        "/api/v2/dags/backfill_prediction_intervals/dagRuns",
+        {
+            "logical_date": None,
+            "conf": {"date_from": "2025-02-01", "date_to": "2025-02-10", "chunk_size": 1000, "model_versions": ["v1"]},
+        },
+    )
+    assert status == 200, run
+    done = api.wait_for(lambda: finished(api, "backfill_prediction_intervals", run["dag_run_id"]), timeout=300)
+    assert done["state"] == "success"
+    status, instances = api.call(
+        "GET", f"/api/v2/dags/backfill_prediction_intervals/dagRuns/{run['dag_run_id']}/taskInstances?limit=100"
+    )
+    chunks = [ti for ti in instances["task_instances"] if ti["task_id"] == "apply_chunk"]
+    assert len(chunks) >= 2 and {ti["state"] for ti in chunks} == {"success"}
+    assert sorted(ti["map_index"] for ti in chunks) == list(range(len(chunks)))
+    with psycopg.connect(db_url) as conn:
+        unfilled = conn.execute(
+            "SELECT count(*) FROM noc_fraud_prediction_log WHERE model_version = 'v1' AND prediction_lower_bound IS NULL "
+            "AND predicted_at >= '2025-02-01' AND predicted_at < '2025-02-11'"
+        ).fetchone()[0]
+    assert unfilled == 0
