@@ -20,7 +20,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fraudcal_airflow.pgcopy import parse_binary_copy
+from fraudcal_airflow.pgcopy import copy_to_numpy
 from fraudcal_airflow.sql import load_sql
 
 if TYPE_CHECKING:
@@ -72,11 +72,7 @@ def extract_report_rows(
         "time_from": datetime(first.year, first.month, first.day, tzinfo=UTC),
         "time_to": datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1),
     }
-    buffer = io.BytesIO()
-    with copy_conn.cursor() as cur:
-        cur.copy_expert(cur.mogrify(load_sql("report/labeled_predictions_in_force"), params).decode(), buffer)
-    copy_conn.commit()
-    return parse_binary_copy(buffer.getbuffer(), REPORT_COLUMNS)
+    return copy_to_numpy(copy_conn, load_sql("report/labeled_predictions_in_force"), params, REPORT_COLUMNS)
 
 
 def newest_set_ages(conn: psycopg.Connection, model_type: str, versions: list[str], now: datetime) -> dict[str, float]:

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fraudcal_airflow.coverage_report import REPORT_COLUMNS, json_ready
-from fraudcal_airflow.pgcopy import parse_binary_copy
+from fraudcal_airflow.pgcopy import copy_to_numpy
 from fraudcal_airflow.sql import load_sql
 
 if TYPE_CHECKING:
@@ -29,11 +29,7 @@ def _midnight(day: date) -> datetime:
 
 
 def _copy(copy_conn, name: str, params: dict[str, Any], columns) -> dict[str, Any]:
-    buffer = io.BytesIO()
-    with copy_conn.cursor() as cur:
-        cur.copy_expert(cur.mogrify(load_sql(name), params).decode(), buffer)
-    copy_conn.commit()
-    return parse_binary_copy(buffer.getbuffer(), columns)
+    return copy_to_numpy(copy_conn, load_sql(name), params, columns)
 
 
 def compute_day(

@@ -203,7 +203,7 @@ def load_sets(conn: psycopg.Connection, model_type: str) -> dict[str, tuple[list
 
 
 def set_in_force(sets: dict[str, tuple[list[datetime], list[dict[str, Any]]]], version: str, predicted_at: datetime):
-    """The newest set with ``as_of <= predicted_at`` (Python twin of apply_chunk's LATERAL)."""
+    """The newest set with ``as_of <= predicted_at`` (Python twin of apply_chunk's width_bucket lookup)."""
     times, entries = sets.get(version, ([], []))
     position = bisect.bisect_right(times, predicted_at)
     return entries[position - 1] if position else None

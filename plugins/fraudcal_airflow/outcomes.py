@@ -14,7 +14,6 @@ XCom.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fraudcal_airflow.errors import CalibrationInputError
-from fraudcal_airflow.pgcopy import parse_binary_copy
+from fraudcal_airflow.pgcopy import copy_to_numpy
 from fraudcal_airflow.sql import load_sql
 
 if TYPE_CHECKING:
@@ -138,11 +137,9 @@ def extract_outcomes(
     """
     _check_db_source(source)
     params = {"model_type": model_type, "model_version": model_version, **_window(window_start, window_end)}
-    buffer = io.BytesIO()
-    with copy_conn.cursor() as cur:
-        cur.copy_expert(cur.mogrify(load_sql(f"calibration/labeled_outcomes__{source}"), params).decode(), buffer)
-    copy_conn.commit()
-    columns = parse_binary_copy(buffer.getbuffer(), OUTCOME_COLUMNS[source])
+    columns = copy_to_numpy(
+        copy_conn, load_sql(f"calibration/labeled_outcomes__{source}"), params, OUTCOME_COLUMNS[source]
+    )
     return LabeledOutcomes(
         ids=columns["id"],
         probabilities=columns["probability"],

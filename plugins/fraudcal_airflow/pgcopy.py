@@ -83,3 +83,18 @@ def parse_binary_copy(data: bytes | bytearray | memoryview, columns: list[tuple[
             values = values.view("datetime64[us]")
         result[name] = values
     return result
+
+
+def copy_to_numpy(copy_conn, statement: str, params: dict, columns: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+    """Run one ``COPY (...) TO STDOUT (FORMAT binary)`` on a psycopg2 connection; parse it.
+
+    Parameters are bound client-side with the driver's quoting (``mogrify``): COPY takes no
+    server-side parameters. The transaction is ended afterwards.
+    """
+    import io
+
+    buffer = io.BytesIO()
+    with copy_conn.cursor() as cur:
+        cur.copy_expert(cur.mogrify(statement, params).decode(), buffer)
+    copy_conn.commit()
+    return parse_binary_copy(buffer.getbuffer(), columns)
