@@ -12,15 +12,16 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 WITH_SERVICES := $(PY) scripts/services.py run --
 PYTEST_ARGS ?=
+CELERY_WORKERS ?= 2
 
 export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install test lint demo schema bench report-png airflow requirements clean
+.PHONY: install test lint demo schema bench report-png airflow airflow-celery requirements clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) pip install --python $(PY) --compile-bytecode --quiet -r requirements.txt
+	$(UV) pip install --python $(PY) --compile-bytecode --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv with every pinned dependency
@@ -43,12 +44,16 @@ bench: install  ## performance against the machine's limits, measured in the sam
 airflow: install  ## a local Airflow 3 (api-server, scheduler, dag-processor, triggerer) over these DAGs
 	$(WITH_SERVICES) $(PY) scripts/airflow_local.py
 
+airflow-celery: install  ## the same on the CeleryExecutor: a private Redis broker and CELERY_WORKERS (2) workers
+	$(WITH_SERVICES) $(PY) scripts/airflow_local.py --celery-workers $(CELERY_WORKERS)
+
 report-png: install  ## the newest coverage report rendered to PNG in headless Chromium
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PY) scripts/screenshot_report.py
 
-requirements:  ## re-pin requirements.txt from requirements.in
+requirements:  ## re-pin requirements.txt and requirements-dev.txt from their .in files
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+	$(UV) pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11
 
 clean:
 	rm -rf $(VENV) artifacts

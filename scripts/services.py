@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -189,7 +190,23 @@ def main(argv: list[str]) -> int:
         print(f"[services] PostgreSQL ({services.postgres_kind}): {services.fraud_db_url}", file=sys.stderr)
         print(f"[services] Redis ({services.redis_kind}): {services.redis_url}", file=sys.stderr)
         environment = {**os.environ, **services.environment()}
-        return subprocess.call(argv[2:], env=environment)
+        return run_to_the_end(argv[2:], environment)
+
+
+def run_to_the_end(command: list[str], environment: dict[str, str]) -> int:
+    """Run ``command`` and outlive it, so throwaway servers stop only after it has stopped.
+
+    Ctrl-C reaches the child from the terminal (same process group): here it is ignored while
+    the child cleans up. SIGTERM, which a terminal does not send to the group, is passed on.
+    """
+    child = subprocess.Popen(command, env=environment)
+    previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_sigterm = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint)
+        signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

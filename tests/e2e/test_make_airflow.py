@@ -1,0 +1,86 @@
+"""``make airflow``'s promise: it prints where to log in, and Ctrl-C stops every process it started.
+
+Runs the same command chain as the Makefile target (``scripts/services.py run --
+scripts/airflow_local.py``), on the CeleryExecutor with one worker so that the broker and a
+worker are part of what must stop, and sends SIGINT to its process group as a terminal does.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+import psutil
+import psycopg
+import pytest
+
+from tests.e2e.conftest import ROOT, services
+
+pytestmark = pytest.mark.slow
+
+
+def lines_of(process: subprocess.Popen) -> queue.Queue:
+    """The process's output, line by line, read on a thread (so the test can time out)."""
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def read_until(lines: queue.Queue, marker: str, timeout: float, seen: list[str]) -> str:
+    while True:
+        line = lines.get(timeout=timeout)
+        if line is None:
+            raise AssertionError("the command ended early:\n" + "".join(seen))
+        seen.append(line)
+        if marker in line:
+            return line
+
+
+def test_ctrl_c_stops_every_process_it_started(db_url):
+    database = f"fraudcal_airflow_ctrl_c_{os.getpid()}"
+    command = [sys.executable, "scripts/services.py", "run", "--"]
+    command += [sys.executable, "scripts/airflow_local.py", "--celery-workers", "1", "--metadata-database", database]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    seen: list[str] = []
+    try:
+        lines = lines_of(process)
+        up = read_until(lines, "Airflow is up:", timeout=240, seen=seen)
+        url = up.split("Airflow is up:", 1)[1].split()[0]
+        assert "login admin / " in up
+        read_until(lines, "Ctrl-C stops every component", timeout=30, seen=seen)
+        started = [(child.pid, child.create_time()) for child in psutil.Process(process.pid).children(recursive=True)]
+        # airflow_local, 4 components (plus their own children), the broker, the worker
+        assert len(started) >= 7, started
+
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert process.wait(timeout=120) == 0, "".join(seen)
+        read_until(lines, "stopped", timeout=5, seen=seen)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        with psycopg.connect(os.environ["FRAUD_DB_URL"].rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            services.drop_database(conn, database)
+
+    def still_running(pid: int, created: float) -> bool:
+        try:
+            return psutil.Process(pid).create_time() == created
+        except psutil.NoSuchProcess:
+            return False
+
+    assert [pid for pid, created in started if still_running(pid, created)] == []
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5)
