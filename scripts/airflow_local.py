@@ -214,18 +214,47 @@ def healthy(url: str) -> bool:
     return False
 
 
-def stop_all(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM every process group, then SIGKILL what is still there after 30 s."""
+def stop_all(processes: list[subprocess.Popen], grace_seconds: float = 30) -> None:
+    """Stop every process started here and every process they started, gracefully first.
+
+    SIGTERM goes to each process group (Celery's warm shutdown, the scheduler's own cleanup).
+    Airflow runs each task and each DAG-file parse in a process group of its own, which the
+    group signal misses and which outlives a parent that dies first; so the process trees are
+    watched while they stop, and whatever of them is still alive after ``grace_seconds`` gets
+    SIGTERM, then SIGKILL.
+    """
+    import psutil
+
+    seen: dict[int, psutil.Process] = {}
+
+    def watch() -> None:
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                top = psutil.Process(process.pid)
+                for member in (top, *top.children(recursive=True)):
+                    seen.setdefault(member.pid, member)
+
+    watch()
     for process in processes:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and any(process.poll() is None for process in processes):
+        watch()
+        time.sleep(0.2)
+    # psutil.Process compares creation times: a recycled pid is never signalled.
+    survivors = [member for member in seen.values() if member.is_running()]
+    for member in survivors:
+        with contextlib.suppress(psutil.Error):
+            member.terminate()
+    _, still_alive = psutil.wait_procs(survivors, timeout=10)
+    for member in still_alive:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    psutil.wait_procs(still_alive, timeout=10)
     for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 @contextlib.contextmanager

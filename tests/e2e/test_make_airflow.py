@@ -75,12 +75,16 @@ def test_ctrl_c_stops_every_process_it_started(db_url):
         with psycopg.connect(os.environ["FRAUD_DB_URL"].rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
             services.drop_database(conn, database)
 
-    def still_running(pid: int, created: float) -> bool:
+    def still_running(pid: int, created: float) -> str | None:
         try:
-            return psutil.Process(pid).create_time() == created
+            process = psutil.Process(pid)
+            # A zombie has exited; it only waits for init to collect its exit status.
+            if process.create_time() == created and process.status() != psutil.STATUS_ZOMBIE:
+                return f"{pid} {process.status()} ppid={process.ppid()} {process.cmdline()}"
         except psutil.NoSuchProcess:
-            return False
+            pass
+        return None
 
-    assert [pid for pid, created in started if still_running(pid, created)] == []
+    assert [found for pid, created in started if (found := still_running(pid, created))] == []
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5)
