@@ -1,9 +1,10 @@
 """``make airflow``: a real local Airflow 3 (no Docker) over this project's DAGs.
 
 api-server, scheduler, dag-processor and triggerer, with Airflow's metadata in its own PostgreSQL
-database (``fraudcal_airflow``) on the server of the prediction log. Prints the URL and login, and
-stops every process it started on Ctrl-C. The end-to-end tests start the same stack through
-:func:`running_airflow`.
+database (``fraudcal_airflow``) on the server of the prediction log. The schema is applied first
+and an empty prediction log gets the demo's synthetic one (``scripts/demo_data.py``; a log that
+holds rows is used as it is). Prints the URL and login, and stops every process it started on
+Ctrl-C. The end-to-end tests start the same stack through :func:`running_airflow`.
 
 Executors: LocalExecutor by default; ``--celery-workers N`` (``make airflow-celery``) runs the
 CeleryExecutor instead, the way a deployment grows beyond one machine: a private ``redis-server``
@@ -30,6 +31,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -327,12 +329,26 @@ def main(argv: list[str] | None = None) -> int:
         default="fraudcal_airflow",
         help="Airflow's own database, created on the prediction log's server (default: fraudcal_airflow)",
     )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=300_000,
+        help="synthetic predictions to load when the prediction log is empty (default 300000)",
+    )
+    parser.add_argument("--no-demo-data", action="store_true", help="leave an empty prediction log empty")
     args = parser.parse_args(argv)
     if args.celery_workers < 0:
         parser.error(f"--celery-workers must be 0 or more, got {args.celery_workers}")
+    if args.events < 1:
+        parser.error(f"--events must be positive, got {args.events}")
     signal.signal(signal.SIGINT, stop_once)
     signal.signal(signal.SIGTERM, stop_once)
     try:
+        if not args.no_demo_data:
+            from demo_data import ensure_demo_data  # scripts/demo_data.py
+
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            print(f"demo data: {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}", flush=True)
         with running_airflow(metadata_database=args.metadata_database, celery_workers=args.celery_workers) as airflow:
             print(f"Airflow is up: {airflow.url}  (login {airflow.username} / {airflow.password})")
             if airflow.worker_hostnames:

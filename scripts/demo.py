@@ -66,31 +66,6 @@ def output_to(path: Path):
             os.close(saved[1])
 
 
-def ensure_demo_data(db_url: str, events: int, today: datetime) -> str:
-    import psycopg
-
-    from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
-    from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
-    from fraudcal_airflow.synthetic_load import load_prediction_log
-
-    with psycopg.connect(db_url) as conn:
-        apply_migrations(conn, (OWNED_MIGRATIONS, DEV_MIGRATIONS))
-        existing = conn.execute("SELECT count(*) FROM noc_fraud_prediction_log").fetchone()[0]
-        if existing:
-            return f"prediction log already holds {existing:,} rows: using them (nothing deleted)"
-        started = time.perf_counter()
-        config = SyntheticConfig(
-            n_events=events, start=today - timedelta(days=90), days=90, labels_as_of=datetime.now(UTC)
-        )
-        log = generate_prediction_log(config)
-        load_prediction_log(conn, log, also_generic=True)
-        labeled = int(log["actual_fraud_detected"].notna().sum())
-        return (
-            f"generated and loaded {len(log):,} synthetic predictions ({labeled:,} labeled, "
-            f"{log['actual_fraud_detected'].dropna().astype(float).mean():.1%} fraud) in {time.perf_counter() - started:.1f}s"
-        )
-
-
 def class_coverage(snapshot: Path, quantile: float) -> tuple[float, float, float]:
     """Coverage of the interval on the calibration window: overall, legitimate, fraud."""
     from fraudcal.conformal import interval_contains, prediction_intervals
@@ -113,6 +88,8 @@ def main() -> int:
     artifacts.mkdir(parents=True, exist_ok=True)
     prepare_airflow_environment(artifacts)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    from demo_data import ensure_demo_data  # scripts/demo_data.py, shared with make airflow
+
     print(f"[1/6] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
 
     import pendulum

@@ -1,8 +1,10 @@
-"""``make airflow``'s promise: it prints where to log in, and Ctrl-C stops every process it started.
+"""``make airflow``'s promise: demo data in an empty log, where to log in, and Ctrl-C stops
+every process it started.
 
 Runs the same command chain as the Makefile target (``scripts/services.py run --
-scripts/airflow_local.py``), on the CeleryExecutor with one worker so that the broker and a
-worker are part of what must stop, and sends SIGINT to its process group as a terminal does.
+scripts/airflow_local.py``) against a database of its own, on the CeleryExecutor with one
+worker so that the broker and a worker are part of what must stop, and sends SIGINT to its
+process group as a terminal does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 import psutil
 import psycopg
@@ -48,16 +51,30 @@ def read_until(lines: queue.Queue, marker: str, timeout: float, seen: list[str])
             return line
 
 
-def test_ctrl_c_stops_every_process_it_started(db_url):
+def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url):
     database = f"fraudcal_airflow_ctrl_c_{os.getpid()}"
+    server = os.environ["FRAUD_DB_URL"].rsplit("/", 1)[0]
+    empty_log_url = services.ensure_database(
+        server + "/postgres", f"fraudcal_make_airflow_{os.getpid()}", recreate=True
+    )
     command = [sys.executable, "scripts/services.py", "run", "--"]
     command += [sys.executable, "scripts/airflow_local.py", "--celery-workers", "1", "--metadata-database", database]
+    command += ["--events", "20000"]
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        command,
+        cwd=ROOT,
+        # PYTHONPATH as the Makefile exports it
+        env={**os.environ, "FRAUD_DB_URL": empty_log_url, "PYTHONPATH": f"{ROOT}/include:{ROOT}/plugins:{ROOT}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     seen: list[str] = []
     try:
         lines = lines_of(process)
+        loaded = read_until(lines, "demo data:", timeout=120, seen=seen)
+        assert "loaded 20,000 synthetic predictions" in loaded
         up = read_until(lines, "Airflow is up:", timeout=240, seen=seen)
         url = up.split("Airflow is up:", 1)[1].split()[0]
         assert "login admin / " in up
@@ -69,11 +86,15 @@ def test_ctrl_c_stops_every_process_it_started(db_url):
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert process.wait(timeout=120) == 0, "".join(seen)
         read_until(lines, "stopped", timeout=5, seen=seen)
+        with psycopg.connect(empty_log_url) as conn:
+            rows = conn.execute("SELECT count(*) FROM noc_fraud_prediction_log").fetchone()[0]
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-        with psycopg.connect(os.environ["FRAUD_DB_URL"].rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        with psycopg.connect(server + "/postgres", autocommit=True) as conn:
             services.drop_database(conn, database)
+            services.drop_database(conn, urlsplit(empty_log_url).path.lstrip("/"))
+    assert rows == 20_000
 
     def still_running(pid: int, created: float) -> str | None:
         try:
