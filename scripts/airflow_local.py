@@ -3,8 +3,9 @@
 api-server, scheduler, dag-processor and triggerer, with Airflow's metadata in its own PostgreSQL
 database (``fraudcal_airflow``) on the server of the prediction log. The schema is applied first
 and an empty prediction log gets the demo's synthetic one (``scripts/demo_data.py``; a log that
-holds rows is used as it is). Prints the URL and login, and stops every process it started on
-Ctrl-C. The end-to-end tests start the same stack through :func:`running_airflow`.
+holds rows is used as it is). Without ``AIRFLOW_CONN_SMTP_DEFAULT``, the reports go to a local
+mail sink (aiosmtpd, a Maildir under ``artifacts/airflow/maildir``). Prints the URL and login, and
+stops every process it started on Ctrl-C. The end-to-end tests start the same stack through :func:`running_airflow`.
 
 Executors: LocalExecutor by default; ``--celery-workers N`` (``make airflow-celery``) runs the
 CeleryExecutor instead, the way a deployment grows beyond one machine: a private ``redis-server``
@@ -349,17 +350,30 @@ def main(argv: list[str] | None = None) -> int:
 
             today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             print(f"demo data: {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}", flush=True)
-        with running_airflow(metadata_database=args.metadata_database, celery_workers=args.celery_workers) as airflow:
-            print(f"Airflow is up: {airflow.url}  (login {airflow.username} / {airflow.password})")
-            if airflow.worker_hostnames:
-                print(f"CeleryExecutor with workers {', '.join(airflow.worker_hostnames)}")
-            print(f"logs: {airflow.home / 'logs'}; Ctrl-C stops every component", flush=True)
-            while True:
-                signal.pause()
+        with contextlib.ExitStack() as stack:
+            if "AIRFLOW_CONN_SMTP_DEFAULT" not in os.environ:
+                from mail_sink import local_mail_sink, smtp_connection  # scripts/mail_sink.py
+
+                maildir = ROOT / "artifacts" / "airflow" / "maildir"
+                port = stack.enter_context(local_mail_sink(maildir))
+                os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(port, "fraudcal@localhost")
+                print(f"mail: reports go to the local mail sink {maildir} (a Maildir)", flush=True)
+            serve(args)
     except KeyboardInterrupt:
         pass
     print("stopped")
     return 0
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Run the stack until Ctrl-C or SIGTERM (:func:`stop_once` raises KeyboardInterrupt)."""
+    with running_airflow(metadata_database=args.metadata_database, celery_workers=args.celery_workers) as airflow:
+        print(f"Airflow is up: {airflow.url}  (login {airflow.username} / {airflow.password})")
+        if airflow.worker_hostnames:
+            print(f"CeleryExecutor with workers {', '.join(airflow.worker_hostnames)}")
+        print(f"logs: {airflow.home / 'logs'}; Ctrl-C stops every component", flush=True)
+        while True:
+            signal.pause()
 
 
 def stop_once(signum: int, frame) -> None:

@@ -88,7 +88,8 @@ def main() -> int:
     artifacts.mkdir(parents=True, exist_ok=True)
     prepare_airflow_environment(artifacts)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    from demo_data import ensure_demo_data  # scripts/demo_data.py, shared with make airflow
+    from demo_data import ensure_demo_data  # scripts/, shared with make airflow
+    from mail_sink import local_mail_sink, smtp_connection
 
     print(f"[1/6] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
 
@@ -173,14 +174,7 @@ def main() -> int:
     maildir = artifacts / "maildir"
     before = len(list(mailbox.Maildir(maildir, create=False))) if (maildir / "new").exists() else 0
     with local_mail_sink(maildir) as port:
-        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": port,
-                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "fraudcal-demo@localhost"},
-            }
-        )
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(port, "fraudcal-demo@localhost")
         started = time.perf_counter()
         with output_to(artifacts / "report_coverage.log"):
             report = run_dag("report_coverage", f"{today:%Y-%m-%d}", {"recipients": ["fraud-ops@example.com"]})
@@ -194,14 +188,7 @@ def main() -> int:
     started = time.perf_counter()
     drift_days = drifting_model_history(os.environ["FRAUD_DB_URL"], today, args.events)
     with local_mail_sink(maildir) as port:
-        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": port,
-                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "fraudcal-demo@localhost"},
-            }
-        )
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(port, "fraudcal-demo@localhost")
         with output_to(artifacts / "report_drift.log"):
             drift = run_dag(
                 "report_drift",
@@ -271,46 +258,6 @@ def drifting_model_history(db_url: str, today: datetime, events: int) -> int:
             measured += 1
         copy_conn.close()
     return measured
-
-
-@contextlib.contextmanager
-def local_mail_sink(maildir: Path):
-    """A real SMTP server (aiosmtpd) that files every message in ``maildir``; yields its port."""
-    import socket
-    import subprocess
-
-    for sub in ("tmp", "new", "cur"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{port}",
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-            str(maildir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the local mail sink (aiosmtpd) did not start")
-            time.sleep(0.1)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

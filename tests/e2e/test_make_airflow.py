@@ -63,8 +63,12 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
     process = subprocess.Popen(
         command,
         cwd=ROOT,
-        # PYTHONPATH as the Makefile exports it
-        env={**os.environ, "FRAUD_DB_URL": empty_log_url, "PYTHONPATH": f"{ROOT}/include:{ROOT}/plugins:{ROOT}"},
+        # PYTHONPATH as the Makefile exports it; no SMTP connection, so the mail sink starts too
+        env={
+            **{name: value for name, value in os.environ.items() if name != "AIRFLOW_CONN_SMTP_DEFAULT"},
+            "FRAUD_DB_URL": empty_log_url,
+            "PYTHONPATH": f"{ROOT}/include:{ROOT}/plugins:{ROOT}",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -75,13 +79,14 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
         lines = lines_of(process)
         loaded = read_until(lines, "demo data:", timeout=120, seen=seen)
         assert "loaded 20,000 synthetic predictions" in loaded
+        assert "local mail sink" in read_until(lines, "mail:", timeout=30, seen=seen)
         up = read_until(lines, "Airflow is up:", timeout=240, seen=seen)
         url = up.split("Airflow is up:", 1)[1].split()[0]
         assert "login admin / " in up
         read_until(lines, "Ctrl-C stops every component", timeout=30, seen=seen)
         started = [(child.pid, child.create_time()) for child in psutil.Process(process.pid).children(recursive=True)]
-        # airflow_local, 4 components (plus their own children), the broker, the worker
-        assert len(started) >= 7, started
+        # airflow_local, the mail sink, 4 components (plus their own children), the broker, the worker
+        assert len(started) >= 8, started
 
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert process.wait(timeout=120) == 0, "".join(seen)

@@ -1,0 +1,61 @@
+"""A local mail sink for ``make demo`` and ``make airflow``: a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def local_mail_sink(maildir: Path) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd) that files every message in ``maildir``; yields its port."""
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(maildir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the local mail sink (aiosmtpd) did not start")
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def smtp_connection(port: int, from_email: str) -> str:
+    """``AIRFLOW_CONN_SMTP_DEFAULT`` for the sink: plain SMTP (the hook defaults to SSL + STARTTLS)."""
+    return json.dumps(
+        {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": from_email},
+        }
+    )
