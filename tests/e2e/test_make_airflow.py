@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
@@ -75,6 +77,7 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
         start_new_session=True,
     )
     seen: list[str] = []
+    logs_folder: Path | None = None
     try:
         lines = lines_of(process)
         loaded = read_until(lines, "demo data:", timeout=120, seen=seen)
@@ -83,7 +86,8 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
         up = read_until(lines, "Airflow is up:", timeout=240, seen=seen)
         url = up.split("Airflow is up:", 1)[1].split()[0]
         assert "login admin / " in up
-        read_until(lines, "Ctrl-C stops every component", timeout=30, seen=seen)
+        logs = read_until(lines, "Ctrl-C stops every component", timeout=30, seen=seen)
+        logs_folder = Path(logs.removeprefix("logs: ").split(";", 1)[0])
         started = [(child.pid, child.create_time()) for child in psutil.Process(process.pid).children(recursive=True)]
         # airflow_local, the mail sink, 4 components (plus their own children), the broker, the worker
         assert len(started) >= 8, started
@@ -96,6 +100,10 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+        (ROOT / "artifacts" / "e2e").mkdir(parents=True, exist_ok=True)
+        (ROOT / "artifacts" / "e2e" / "make-airflow.out").write_text("".join(seen))
+        if logs_folder is not None:
+            shutil.copytree(logs_folder, ROOT / "artifacts" / "e2e" / "make-airflow", dirs_exist_ok=True)
         with psycopg.connect(server + "/postgres", autocommit=True) as conn:
             services.drop_database(conn, database)
             services.drop_database(conn, urlsplit(empty_log_url).path.lstrip("/"))
