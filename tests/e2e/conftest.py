@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -77,16 +78,17 @@ def airflow_stack(
     controller.start()
     os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(controller.port)
     database = f"fraudcal_airflow_e2e_{os.getpid()}"
-    home = None
+    home = Path(tempfile.mkdtemp(prefix=f"fraudcal-airflow-e2e-{name}-"))
     try:
-        with airflow_local.running_airflow(metadata_database=database, celery_workers=celery_workers) as airflow:
-            home = airflow.home
+        with airflow_local.running_airflow(
+            metadata_database=database, celery_workers=celery_workers, home=home
+        ) as airflow:
             yield Api(airflow), sink, airflow
     finally:
         controller.stop()
         os.environ.pop("AIRFLOW_CONN_SMTP_DEFAULT", None)
-        if home is not None:
-            shutil.copytree(home / "logs", ROOT / "artifacts" / "e2e" / name, dirs_exist_ok=True)
+        # also when the stack never came up: the likeliest CI failure
+        shutil.copytree(home / "logs", ROOT / "artifacts" / "e2e" / name, dirs_exist_ok=True)
         with psycopg.connect(os.environ["FRAUD_DB_URL"].rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
             services.drop_database(conn, database)
 

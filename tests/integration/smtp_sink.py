@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import email
-import json
-import socket
 from email import policy
 
+import mail_sink  # scripts/mail_sink.py (scripts/ is on sys.path: tests/conftest.py)
 import pytest
+from services import free_port  # noqa: F401  (re-exported for the test modules)
 
 
 class Sink:
@@ -23,27 +23,9 @@ class Sink:
         return "250 Message accepted"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def smtp_connection(port: int) -> str:
-    return json.dumps(
-        {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": port,
-            "extra": {
-                "disable_ssl": True,
-                "disable_tls": True,
-                "from_email": "fraudcal@example.com",
-                "timeout": 5,
-                "retry_limit": 0,
-            },
-        }
-    )
+    """The sink as ``smtp_default``; a refused or silent server fails at once (no retries)."""
+    return mail_sink.smtp_connection(port, "fraudcal@example.com", timeout=5, retry_limit=0)
 
 
 @pytest.fixture
