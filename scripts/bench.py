@@ -41,6 +41,18 @@ def timed(function: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def median_seconds(candidates: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median wall time of each candidate: one warm-up call each (caches, imports, plans), then
+    ``repeat`` rounds interleaved, so that the machine's noise falls on all of them alike."""
+    for function in candidates.values():
+        function()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeat):
+        for name, function in candidates.items():
+            times[name].append(timed(function))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def prepare(server_url: str, rows: int) -> str:
     import psycopg
 
@@ -180,23 +192,16 @@ def calibration_section(url: str, repeat: int) -> None:
         "candidate: quantiles in SQL (percentile_disc)": percentile_disc,
         "candidate: pandas.read_sql of the same rows": read_sql,
     }
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for function in candidates.values():  # warm-up: caches, imports, plans
-        function()
-    for _ in range(repeat):
-        for name, function in candidates.items():
-            times[name].append(timed(function))
-
-    limit_seconds = statistics.median(times[next(iter(candidates))])
+    medians = median_seconds(candidates, repeat)
+    limit_seconds = medians[next(iter(candidates))]
     print(f"{'measurement':<58} {'median s':>9} {'rows/s':>12} {'x limit':>8}")
     print("-" * 90)
-    for name, values in times.items():
-        seconds = statistics.median(values)
+    for name, seconds in medians.items():
         print(f"{name:<58} {seconds:>9.3f} {n / seconds:>12,.0f} {seconds / limit_seconds:>8.2f}")
-    ratio = statistics.median(times["fraudcal extract + compute (one calibration set)"]) / limit_seconds
+    ratio = medians["fraudcal extract + compute (one calibration set)"] / limit_seconds
     verdict = "MET" if ratio <= 1.5 else "MISSED"
     print(f"\ncalibration target (extract + compute <= 1.5x limit): {ratio:.2f}x -> {verdict}")
-    bytes_ratio = statistics.median(times["reference: raw COPY of the 4 validated columns, no parse"]) / limit_seconds
+    bytes_ratio = medians["reference: raw COPY of the 4 validated columns, no parse"] / limit_seconds
     print(
         f"the limit moves 2 columns; fraudcal moves the 4 its validation checks (id, probability, label,\n"
         f"predicted_at): the raw COPY of those alone costs {bytes_ratio:.2f}x the limit before any parsing."
@@ -382,18 +387,13 @@ def drift_section(repeat: int) -> None:
             current, reference, current, labels, {90: quantile, 95: quantile, 99: quantile}
         ),
     }
-    times = {name: [] for name in candidates}
-    for function in candidates.values():
-        function()
-    for _ in range(repeat):
-        for name, function in candidates.items():
-            times[name].append(timed(function))
-    limit = statistics.median(times[next(iter(candidates))])
+    medians = median_seconds(candidates, repeat)
+    limit = medians[next(iter(candidates))]
     print(f"{'measurement':<58} {'median s':>9} {'x limit':>8}")
     print("-" * 78)
-    for name, values in times.items():
-        print(f"{name:<58} {statistics.median(values):>9.3f} {statistics.median(values) / limit:>8.2f}")
-    ratio = statistics.median(times["fraudcal score drift (psi + ks_statistic)"]) / limit
+    for name, seconds in medians.items():
+        print(f"{name:<58} {seconds:>9.3f} {seconds / limit:>8.2f}")
+    ratio = medians["fraudcal score drift (psi + ks_statistic)"] / limit
     print(
         f"\ndrift target (score drift <= 1.5x bare numpy + scipy): {ratio:.2f}x -> {'MET' if ratio <= 1.5 else 'MISSED'}\n"
     )

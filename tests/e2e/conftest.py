@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from tests.integration.history import load_history
-from tests.integration.smtp_sink import Sink, free_port, smtp_connection
+from tests.integration.smtp_sink import Sink, smtp_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -74,7 +74,7 @@ def airflow_stack(
 
     load_history(db_url)
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=services.free_port())
     controller.start()
     os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(controller.port)
     database = f"fraudcal_airflow_e2e_{os.getpid()}"

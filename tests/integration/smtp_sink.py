@@ -7,7 +7,7 @@ from email import policy
 
 import mail_sink  # scripts/mail_sink.py (scripts/ is on sys.path: tests/conftest.py)
 import pytest
-from services import free_port  # noqa: F401  (re-exported for the test modules)
+from services import free_port
 
 
 class Sink:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from services import free_port  # scripts/services.py
 
 from fraudcal_airflow.dagtest import load_dag, run_dag, task_states
 from tests.integration.history import load_history
-from tests.integration.smtp_sink import free_port, smtp_connection
+from tests.integration.smtp_sink import smtp_connection
 
 DAG_ID = "report_coverage"
 PERIOD = {"date_from": "2025-02-10", "date_to": "2025-02-16"}
