@@ -10,11 +10,9 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-WITH_SERVICES := $(PY) scripts/services.py run --
+WITH_SERVICES := $(PY) -m fraudcal_dev.services run --
 PYTEST_ARGS ?=
 CELERY_WORKERS ?= 2
-
-export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)
 
 .PHONY: install test lint demo schema bench report-png airflow airflow-celery requirements clean
 
@@ -24,7 +22,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(UV) pip install --python $(PY) --compile-bytecode --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv with every pinned dependency
+# The project on the virtualenv's path, as an editable install would put it: a .pth file in
+# site-packages whose lines (include/, plugins/, dev/ of this checkout) the venv's python adds
+# to sys.path at startup. So `import fraudcal`, `fraudcal_airflow` and `fraudcal_dev` work in
+# scripts, tests and every Airflow process of `make airflow` (all run the venv's python), with
+# no PYTHONPATH and no sys.path editing. Rewritten after each dependency install and when this
+# Makefile changes; the stamp keeps the target independent of the python version in the path.
+$(VENV)/.project-on-path: $(VENV)/.installed Makefile
+	printf '%s\n' "$(CURDIR)/include" "$(CURDIR)/plugins" "$(CURDIR)/dev" \
+		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/fraudcal.pth"
+	touch $@
+
+install: $(VENV)/.installed $(VENV)/.project-on-path  ## create .venv with every pinned dependency
 
 lint: install  ## ruff, including the AIR3 Airflow 3 rules
 	$(VENV)/bin/ruff check .

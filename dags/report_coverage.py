@@ -24,17 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, task
 
+from fraudcal_airflow import params
 from fraudcal_airflow.assets import CALIBRATION_SETS
 from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
-from fraudcal_airflow.params import (
-    coverage_level_param,
-    model_type_param,
-    model_versions_param,
-    narrow_threshold_param,
-    recipients_param,
-)
 
 
 @dag(
@@ -48,138 +42,26 @@ from fraudcal_airflow.params import (
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["fraudcal", "report", "conformal"],
-    params={
-        "model_type": model_type_param(),
-        "model_versions": model_versions_param("Empty: every version of the model type."),
-        "date_from": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="From (inclusive)",
-            description="YYYY-MM-DD. Empty (with date_to): the last 7 days with labels.",
-        ),
-        "date_to": Param(None, type=["null", "string"], format="date", title="To (inclusive)"),
-        "coverage_level": coverage_level_param(
-            "Coverage level (%)", "The level of the per-day, width, automation and replay figures."
-        ),
-        "narrow_threshold": narrow_threshold_param(),
-        "recipients": recipients_param(),
-        "stale_after_hours": Param(36, type="integer", minimum=1, maximum=720, title="Stale set after (hours)"),
-    },
+    params=params.report_coverage(),
 )
 def report_coverage():
-    @task(task_display_name="Build and archive the report", multiple_outputs=False)
+    @task(task_display_name="Build and archive the report")
     def build_report() -> dict[str, Any]:
         """Compute the figures, draw the charts, render the HTML and archive everything."""
-        from datetime import UTC, datetime
+        from fraudcal_airflow.paths import run_folder
+        from fraudcal_airflow.runtime import current_run
+        from fraudcal_airflow.steps import coverage_report
 
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from fraudcal_airflow import calibration_steps as steps
-        from fraudcal_airflow import coverage_report as report
-        from fraudcal_airflow import outcomes
-        from fraudcal_airflow.connections import fraud_db_connection, fraud_db_copy_connection
-        from fraudcal_airflow.errors import CalibrationInputError
-        from fraudcal_airflow.paths import artifacts_dir
-        from fraudcal_airflow.store import apply_migrations
-
-        context = get_current_context()
-        params, dag_id, run_id = context["params"], context["dag"].dag_id, context["run_id"]
-        now = datetime.now(UTC)
-        copy_conn = fraud_db_copy_connection()
-        try:
-            with fraud_db_connection() as conn:
-                apply_migrations(conn)
-                versions = outcomes.requested_or_known_versions(
-                    conn, "fraud_log", params["model_type"], params["model_versions"]
-                )
-                first, last = report.report_period(
-                    conn, params["model_type"], versions, params["date_from"], params["date_to"]
-                )
-                rows = {
-                    v: report.extract_report_rows(copy_conn, params["model_type"], v, first, last) for v in versions
-                }
-                figures = report.build_figures(
-                    rows,
-                    ages=report.newest_set_ages(conn, params["model_type"], versions, now),
-                    level=params["coverage_level"],
-                    narrow_threshold=params["narrow_threshold"],
-                    stale_after_hours=params["stale_after_hours"],
-                )
-                subject = report.subject_line(figures, params["model_type"], versions, first, last)
-                charts = report.render_charts(figures)
-                html = report.render_html(
-                    figures,
-                    {
-                        "subject": subject,
-                        "model_type": params["model_type"],
-                        "date_from": first,
-                        "date_to": last,
-                        "dag_id": dag_id,
-                        "run_id": run_id,
-                        "run_url": report.run_url(dag_id, run_id),
-                    },
-                )
-                folder = steps.run_folder(artifacts_dir(), "reports", dag_id, run_id, "coverage")
-                report_id = report.archive_report(
-                    conn,
-                    folder,
-                    html=html,
-                    charts=charts,
-                    csv_text=report.figures_csv(figures),
-                    row={
-                        "dag_id": dag_id,
-                        "run_id": run_id,
-                        "model_type": params["model_type"],
-                        "model_versions": versions,
-                        "date_from": first,
-                        "date_to": last,
-                        "status": figures["status"],
-                        "subject": subject,
-                        "recipients": params["recipients"],
-                        "figures": figures,
-                    },
-                )
-        except CalibrationInputError as error:
-            raise AirflowFailException(str(error)) from error
-        finally:
-            copy_conn.close()
-        print(f"{subject}\narchived as fraudcal.report_runs id {report_id}: {folder / 'report.html'}")
-        for finding in figures["findings"]:
-            print(f"finding: {finding}")
-        return {
-            "report_id": report_id,
-            "folder": str(folder),
-            "subject": subject,
-            "status": figures["status"],
-            "recipients": params["recipients"],
-            "charts": sorted(charts),
-        }
+        run = current_run()
+        folder = run_folder("reports", run.dag_id, run.run_id, "coverage")
+        return coverage_report.build_report(run.params, run, folder=folder).as_dict()
 
     @task(task_display_name="E-mail the report")
     def send_report(archived: dict[str, Any]) -> str:
         """Send the archived report through smtp_default; record when the server accepted it."""
-        from pathlib import Path
+        from fraudcal_airflow.steps import coverage_report
 
-        from fraudcal_airflow import coverage_report as report
-        from fraudcal_airflow.connections import SMTP_CONN_ID, fraud_db_connection
-        from fraudcal_airflow.sql import load_sql
-
-        folder = Path(archived["folder"])
-        message = report.build_message(
-            subject=archived["subject"],
-            sender=None,
-            recipients=archived["recipients"],
-            html=(folder / "report.html").read_text(encoding="utf-8"),
-            charts={name: (folder / name).read_bytes() for name in archived["charts"]},
-            csv_text=(folder / "report.csv").read_text(encoding="utf-8"),
-        )
-        report.send_message(message, SMTP_CONN_ID)
-        with fraud_db_connection() as conn:
-            conn.execute(load_sql("report/mark_report_sent"), {"id": archived["report_id"]})
-            conn.commit()
-        print(f"sent to {', '.join(archived['recipients'])}: {archived['subject']}")
-        return message["Message-ID"]
+        return coverage_report.send_report(archived)
 
     send_report(build_report())
 

@@ -27,8 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-sys.path.insert(0, os.path.dirname(__file__))
-import services  # noqa: E402  (scripts/services.py)
+from fraudcal_dev import services
 
 BENCH_DATABASE = "fraudcal_bench"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -57,8 +56,8 @@ def prepare(server_url: str, rows: int) -> str:
     import psycopg
 
     from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
-    from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
-    from fraudcal_airflow.synthetic_load import load_prediction_log
+    from fraudcal_airflow.db.migrations import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
+    from fraudcal_dev.synthetic_load import load_prediction_log
 
     url = services.ensure_database(server_url, BENCH_DATABASE, recreate=True)
     config = SyntheticConfig(n_events=rows, start=START, days=DAYS, labels_as_of=START + timedelta(days=10 * DAYS))
@@ -109,9 +108,10 @@ def calibration_section(url: str, repeat: int) -> None:
 
     from fraudcal.calibration_set import compute_calibration_set
     from fraudcal.conformal import conformal_rank
-    from fraudcal_airflow.outcomes import extract_outcomes, load_snapshot, save_snapshot
-    from fraudcal_airflow.pgcopy import parse_binary_copy
-    from fraudcal_airflow.sql import load_sql
+    from fraudcal_airflow.db.pgcopy import parse_binary_copy
+    from fraudcal_airflow.db.prediction_log import extract_outcomes
+    from fraudcal_airflow.db.sql import load_sql
+    from fraudcal_airflow.outcomes import load_snapshot, save_snapshot
 
     window = {"window_start": START, "window_end": START + timedelta(days=DAYS)}
     key = {"model_type": "fraud_detector", "model_version": "v1", **window}
@@ -222,8 +222,8 @@ def backfill_section(url: str) -> None:
     from psycopg import sql
 
     from fraudcal.conformal import prediction_intervals
-    from fraudcal_airflow import intervals
-    from fraudcal_airflow.sql import load_sql
+    from fraudcal_airflow.db import intervals
+    from fraudcal_airflow.db.sql import load_sql
 
     record_daily_sets(url)
     time_from, time_to = START, START + timedelta(days=DAYS)
@@ -405,8 +405,8 @@ def record_daily_sets(url: str) -> None:
     import psycopg2
 
     from fraudcal.calibration_set import compute_calibration_set
-    from fraudcal_airflow.outcomes import extract_outcomes
-    from fraudcal_airflow.store import record_calibration_set
+    from fraudcal_airflow.db.calibration_sets import record_calibration_set
+    from fraudcal_airflow.db.prediction_log import extract_outcomes
 
     copy_conn = psycopg2.connect(url)
     with psycopg.connect(url) as conn:

@@ -13,7 +13,7 @@
 
 Every DAG runs with ``dag.test()`` (Airflow's metadata in a throwaway SQLite
 ``AIRFLOW_HOME``; task logs go to files under ``artifacts/demo``). Services come from
-``scripts/services.py`` (``make demo`` wraps this script in it).
+:mod:`fraudcal_dev.services` (``make demo`` wraps this script in ``python -m fraudcal_dev.services run --``).
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def main() -> int:
     artifacts.mkdir(parents=True, exist_ok=True)
     prepare_airflow_environment(artifacts)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    from demo_data import ensure_demo_data  # scripts/, shared with make airflow
-    from mail_sink import local_mail_sink, smtp_connection
+    from fraudcal_dev.demo_data import ensure_demo_data  # shared with make airflow
+    from fraudcal_dev.mail_sink import local_mail_sink, smtp_connection
 
     print(f"[1/6] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
 
@@ -98,8 +98,8 @@ def main() -> int:
     from airflow.utils import db
 
     from fraudcal.online import interval_for_score
-    from fraudcal_airflow.dagtest import load_dag, run_dag, task_states, xcom_values
     from fraudcal_airflow.publish import live_key
+    from fraudcal_dev.dagtest import load_dag, run_dag, task_states, xcom_values
 
     with output_to(artifacts / "airflow_db.log"):
         db.resetdb()
@@ -218,9 +218,9 @@ def drifting_model_history(db_url: str, today: datetime, events: int) -> int:
 
     from fraudcal.drift import DriftThresholds
     from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
-    from fraudcal_airflow.drift_monitor import monitor_day
-    from fraudcal_airflow.store import apply_migrations
-    from fraudcal_airflow.synthetic_load import load_prediction_log
+    from fraudcal_airflow.db.migrations import apply_migrations
+    from fraudcal_airflow.steps.drift_report import monitor_day
+    from fraudcal_dev.synthetic_load import load_prediction_log
 
     days = 40
     start = today - timedelta(days=days)

@@ -10,7 +10,7 @@ import sys
 
 import psycopg
 
-from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
+from fraudcal_airflow.db.migrations import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
 
 
 def main() -> int:

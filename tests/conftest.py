@@ -2,7 +2,7 @@
 
 Environment is set at import time, before any test module imports Airflow (Airflow reads
 its configuration once, at import). Services come from ``FRAUD_DB_URL`` / ``REDIS_URL`` when
-set, else the local servers, else throwaway servers (``scripts/services.py``). Tests get a
+set, else the local servers, else throwaway servers (:mod:`fraudcal_dev.services`). Tests get a
 database of their own on that server (``fraudcal_test_<pid>``, dropped at the end) and use
 the Redis database of ``REDIS_URL``, where they delete only ``fraudcal:*`` keys.
 """
@@ -12,16 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from fraudcal_dev import services
 
-import services  # noqa: E402  (scripts/services.py)
+ROOT = Path(__file__).resolve().parents[1]
 
 pytest_plugins = ["tests.integration.smtp_sink"]  # the smtp_sink fixture (a real aiosmtpd server)
 
@@ -47,8 +45,6 @@ os.environ.update(
         "FRAUDCAL_IMPORT_DIR": str(_tmp / "import"),
         "FRAUD_DB_URL": TEST_DB_URL,
         "REDIS_URL": REDIS_URL,
-        # as the Makefile exports it, for the scripts the tests run (demo, make airflow)
-        "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}:{ROOT}",
     }
 )
 os.environ.update(services.Services(TEST_DB_URL, REDIS_URL, "test", "test").environment())
@@ -69,7 +65,7 @@ def db_url() -> str:
     """URL of this session's test database (schema applied)."""
     import psycopg
 
-    from fraudcal_airflow.store import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
+    from fraudcal_airflow.db.migrations import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
 
     with psycopg.connect(TEST_DB_URL) as conn:
         apply_migrations(conn, (OWNED_MIGRATIONS, DEV_MIGRATIONS))

@@ -2,21 +2,48 @@
 
 The core library. It works on arrays of predicted probabilities and labels and knows
 nothing of Airflow, PostgreSQL, Redis or Great Expectations, so every number it produces
-can be checked in a plain Python session.
+can be checked in a plain Python session. It checks its inputs at its own door
+(:mod:`fraudcal.inputs`) and holds the defaults every layer shares (:mod:`fraudcal.defaults`).
+
+Two words that must not be confused
+-----------------------------------
+calibration set
+    The conformal quantiles (``q`` and its rank ``k`` per coverage level) computed from one
+    window of labeled outcomes. They decide the interval ``[p - q, p + q]`` of every score,
+    and so the *coverage*: how often the interval contains the label.
+calibration score
+    ``calibration_score = 1 - ECE``: how well the probabilities themselves are calibrated
+    (whether a predicted 0.3 is fraud about 30 % of the time). It is stored with each
+    calibration set and shown to operators, but it says nothing about interval coverage:
+    coverage is measured by :mod:`fraudcal.coverage`.
 
 Modules
 -------
+defaults
+    The supported coverage levels, the method name and the defaults (narrow threshold,
+    window, minimum sample, TTL, staleness, chunk size, report and reference days, drift
+    alert thresholds), each stated once; imports nothing.
+inputs
+    The input contract: finite probabilities in [0, 1], labels exactly 0 or 1, equal
+    lengths; :class:`~fraudcal.inputs.InvalidOutcomesError` names the offending value.
 conformal
     The residual split-conformal method of DESIGN.md section 4: scores, the exact rank k,
-    the quantile q, intervals and the narrow flag.
+    the quantile q, the interval formula (:func:`~fraudcal.conformal.interval_bounds`) and
+    the narrow flag.
 metrics
-    Calibration metrics (ECE on equal-mass bins, Brier) and the summary statistics the
-    operators read.
+    Probability-calibration metrics (ECE on equal-mass bins, Brier) and the summary
+    statistics the operators read.
 calibration_set
-    One calibration set: computed from a window of labeled outcomes, turned into the Redis
-    payload of DESIGN.md section 3.3.
+    One calibration set: computed from a window of labeled outcomes, serialised as the
+    columns of ``fraudcal.calibration_sets`` and turned into the Redis payload of
+    DESIGN.md section 3.3.
 online
     What the online service does with a payload and a new score.
+coverage
+    What the intervals really did: coverage per class with Wilson intervals, widths,
+    automation and threshold replay, and the status of a coverage report.
+drift
+    Model health over time: PR-AUC, ROC-AUC, PSI, KS, daily figures and the alert rules.
 synthetic
     A seeded, XGBoost-scored synthetic prediction log for demos, tests and benchmarks.
 """

@@ -1,11 +1,12 @@
 """What the intervals really did: coverage per class, widths, automation, threshold replay.
 
 Every function works on arrays of labeled predictions, each with the quantile ``q`` of the
-calibration set in force when it was made. Coverage is reported with a Wilson score interval,
-so that "below target" means below target beyond sampling noise, and it is reported for fraud
-and legitimate cases apart: the residual method can be on target overall while containing
-almost no confirmed fraud (``shared/notes/conformal.md`` section 2), and these figures exist
-to show it.
+calibration set in force when it was made. Coverage is reported with a Wilson score interval
+(Wilson 1927; recommended over the normal approximation by Brown, Cai & DasGupta 2001), so
+that "below target" means below target beyond sampling noise, and it is reported for fraud
+and legitimate cases apart: with binary labels the residual method can be on target overall
+while containing almost no confirmed fraud (DESIGN.md section 4; per-class coverage is the
+Mondrian conformal idea of Vovk, Gammerman & Shafer 2005), and these figures exist to show it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fraudcal.conformal import interval_contains
+from fraudcal.conformal import interval_bounds, interval_contains
+from fraudcal.inputs import checked_column, checked_outcomes
+from fraudcal.metrics import expected_calibration_error
 
 #: Width buckets of the report: [0, 0.1), [0.1, 0.2), ..., [0.4, 1].
 WIDTH_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4)
@@ -35,6 +38,14 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
         Counts, ``0 <= successes <= n``.
     z : float, default=1.96
         Normal quantile (1.96 for 95 %).
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(45, 50)
+    >>> round(low, 4), round(high, 4)
+    (0.7864, 0.9565)
+    >>> wilson_interval(0, 20)[0], wilson_interval(20, 20)[1]
+    (0.0, 1.0)
     """
     if n == 0:
         return float("nan"), float("nan")
@@ -80,12 +91,10 @@ def label_set_mix(probabilities: ArrayLike, quantile: ArrayLike) -> dict[str, in
     """Count the label sets the intervals carry: {0}, {1}, {0,1} or empty.
 
     With binary labels ``[p - q, p + q]`` holds 0 iff ``p <= q`` and 1 iff ``p >= 1 - q``
-    (DESIGN.md section 4); the clamped bounds are used so the sets agree with coverage.
+    (DESIGN.md section 4); the clamped bounds of :func:`fraudcal.conformal.interval_bounds`
+    are used so the sets agree with coverage.
     """
-    p = np.asarray(probabilities, dtype=np.float64)
-    q = np.asarray(quantile, dtype=np.float64)
-    lower = np.maximum(0.0, p - q)
-    upper = np.minimum(1.0, p + q)
+    lower, upper = interval_bounds(probabilities, quantile)
     holds_zero = lower <= 0.0
     holds_one = upper >= 1.0
     return {
@@ -184,10 +193,12 @@ def reliability_bins(probabilities: ArrayLike, labels: ArrayLike, n_bins: int = 
 
 
 def interval_covers(probabilities: ArrayLike, labels: ArrayLike, quantile: ArrayLike) -> np.ndarray:
-    """Whether each prediction's interval (with its own q) contains its label."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    q = np.asarray(quantile, dtype=np.float64)
-    return interval_contains(np.maximum(0.0, p - q), np.minimum(1.0, p + q), labels)
+    """Whether each prediction's interval (with its own q) contains its label.
+
+    A NaN ``q`` (no set in force) gives NaN bounds, which contain nothing: filter such rows
+    out first when they are not to count as misses.
+    """
+    return interval_contains(*interval_bounds(probabilities, quantile), labels)
 
 
 STATUS_ORDER = ("green", "amber", "red")
@@ -212,10 +223,16 @@ def version_figures(
     ----------
     days : array-like of datetime64[D]
         The day of each prediction.
+    probabilities, labels : array-like of shape (n,)
+        The labeled predictions: finite probabilities in [0, 1], labels exactly 0 or 1
+        (:mod:`fraudcal.inputs`).
+    is_high_risk : array-like of bool, shape (n,)
+        Whether each prediction was HIGH or CRITICAL.
     quantiles : dict of int to array-like
         Per coverage level, the q of the set in force for each prediction (NaN: none).
     level : int
-        The level the day-by-day, width, automation and replay figures use.
+        The level the day-by-day, width, automation and replay figures use. The report
+        covers the rows with a quantile at this level (a calibration set in force).
     newest_set_age_hours : float or None
         Age of the version's newest calibration set at report time (None: no set at all).
 
@@ -223,13 +240,29 @@ def version_figures(
     -------
     dict
         JSON-ready figures, ``status`` (green/amber/red) and ``findings`` (plain sentences).
+        ``coverage[str(level)]`` holds, for every level of ``quantiles``, the coverage
+        ``overall``, of the ``legitimate`` cases and of the ``fraud`` cases, computed only
+        over the report's rows that have a quantile for that level, and ``without_quantile``:
+        how many of the report's rows have none (their set was made without that level).
+        Such a row is left out of that level's coverage, not counted as a miss.
+
+    Raises
+    ------
+    fraudcal.inputs.InvalidOutcomesError
+        If a probability or label breaks the input contract, or a column's length differs.
+    ValueError
+        If ``level`` is not one of the levels of ``quantiles``.
     """
-    p = np.asarray(probabilities, dtype=np.float64)
-    y = np.asarray(labels).astype(bool)
-    high = np.asarray(is_high_risk, dtype=bool)
-    day = np.asarray(days).astype("datetime64[D]")
-    q = {int(lvl): np.asarray(values, dtype=np.float64) for lvl, values in quantiles.items()}
-    in_force = np.isfinite(q[level]) & np.isfinite(p)
+    p, y = checked_outcomes(probabilities, labels)
+    high = checked_column(is_high_risk, p.size, "is_high_risk").astype(bool)
+    day = checked_column(days, p.size, "days").astype("datetime64[D]")
+    q = {
+        int(lvl): checked_column(values, p.size, f"quantiles[{lvl}]").astype(np.float64)
+        for lvl, values in quantiles.items()
+    }
+    if level not in q:
+        raise ValueError(f"level {level} has no quantiles (levels given: {sorted(q)})")
+    in_force = np.isfinite(q[level])
     findings: list[str] = []
     figures: dict = {
         "model_version": model_version,
@@ -249,12 +282,16 @@ def version_figures(
 
     figures["coverage"] = {}
     for lvl, values in sorted(q.items()):
-        covered = interval_covers(p, y, values)
+        # A row whose set has no quantile at this level says nothing about this level.
+        has_quantile = np.isfinite(values)
+        covered = interval_covers(p[has_quantile], y[has_quantile], values[has_quantile])
+        is_fraud = y[has_quantile]
         target = lvl / 100
         figures["coverage"][str(lvl)] = {
             "overall": coverage(covered, target).as_dict(),
-            "legitimate": coverage(covered[~y], target).as_dict(),
-            "fraud": coverage(covered[y], target).as_dict(),
+            "legitimate": coverage(covered[~is_fraud], target).as_dict(),
+            "fraud": coverage(covered[is_fraud], target).as_dict(),
+            "without_quantile": int((~has_quantile).sum()),
         }
     chosen = figures["coverage"][str(level)]
     covered = interval_covers(p, y, q[level])
@@ -266,14 +303,13 @@ def version_figures(
         figures["by_day"].append(
             {"day": str(current), **overall.as_dict(), "fraud_n": fraud.n, "fraud_covered": fraud.covered}
         )
-    width = np.minimum(1.0, p + q[level]) - np.maximum(0.0, p - q[level])
+    lower, upper = interval_bounds(p, q[level])
+    width = upper - lower
     figures["label_sets"] = label_set_mix(p, q[level])
     figures["width_buckets"] = width_buckets(width, p)
     figures["automation"] = automation(high, width < narrow_threshold, y)
     figures["threshold_replay"] = threshold_replay(width, high, y)
     figures["reliability"] = reliability_bins(p, y)
-    from fraudcal.metrics import expected_calibration_error
-
     figures["ece"] = expected_calibration_error(p, y)
     figures["newest_set_age_hours"] = newest_set_age_hours
     figures["set_stale"] = newest_set_age_hours is None or newest_set_age_hours > stale_after_hours

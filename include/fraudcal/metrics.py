@@ -1,5 +1,13 @@
 """Calibration metrics and the summary statistics operators read.
 
+"Calibration" here means *probability calibration*: whether, among predictions of about
+``p``, a fraction of about ``p`` is fraud. The expected calibration error (ECE) measures it,
+and ``calibration_score = 1 - ECE`` reports it. Neither says anything about whether the
+conformal intervals cover the labels; that is the *calibration set* of
+:mod:`fraudcal.calibration_set` (its conformal quantiles) and the coverage figures of
+:mod:`fraudcal.coverage`. A model can have a high ``calibration_score`` while its intervals
+miss most frauds, and the reverse.
+
 Expected calibration error uses *equal-mass* bins: the calibration window is sorted by
 probability and cut into bins of (nearly) equal counts. With rare fraud almost every
 probability is near zero, so equal-width bins would put nearly all rows in the first bin
@@ -13,11 +21,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fraudcal.inputs import checked_outcomes
+
 #: Bins of the expected calibration error (DESIGN.md section 4).
 ECE_BINS = 10
 
 
-def _sorted_by_probability_then_label(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_by_probability_then_label(p: np.ndarray, is_positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return cumulative sums of p and y along the order (p ascending, ties: label 0 first).
 
     The order is a function of the multiset of ``(p, y)`` pairs alone, independent of the
@@ -25,12 +35,18 @@ def _sorted_by_probability_then_label(p: np.ndarray, y: np.ndarray) -> tuple[np.
     often). Sorting each class separately and merging them is several times faster than
     ``np.lexsort`` on a million rows, and gives the same order.
 
+    Parameters
+    ----------
+    p : ndarray of float64, shape (n,)
+        Checked probabilities.
+    is_positive : ndarray of bool, shape (n,)
+        Checked labels (True = fraud).
+
     Returns
     -------
     cumulative_p, cumulative_y : ndarray of shape (n + 1,)
         Prefix sums with a leading 0, so that a bin ``[a, b)`` sums to ``c[b] - c[a]``.
     """
-    is_positive = y.astype(bool)
     negatives = np.sort(p[~is_positive])
     positives = np.sort(p[is_positive])
     # Merged position of each positive: negatives not greater than it, then earlier positives.
@@ -54,17 +70,29 @@ def expected_calibration_error(probabilities: ArrayLike, labels: ArrayLike, n_bi
     Parameters
     ----------
     probabilities : array-like of shape (n,)
+        Finite, in [0, 1].
     labels : array-like of shape (n,)
-        0 or 1.
+        Exactly 0 or 1.
     n_bins : int, default=10
 
     Returns
     -------
     float
         In [0, 1]; NaN for an empty input.
+
+    Raises
+    ------
+    fraudcal.inputs.InvalidOutcomesError
+        If the inputs break the contract of :mod:`fraudcal.inputs`.
+
+    Examples
+    --------
+    Two bins, each 0.1 away from its observed rate:
+
+    >>> round(expected_calibration_error([0.1] * 5 + [0.9] * 5, [0, 0, 0, 0, 1] + [1] * 5, n_bins=2), 12)
+    0.1
     """
-    p = np.asarray(probabilities, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
+    p, y = checked_outcomes(probabilities, labels)
     n = p.size
     if n == 0:
         return float("nan")
@@ -79,10 +107,20 @@ def expected_calibration_error(probabilities: ArrayLike, labels: ArrayLike, n_bi
 
 
 def brier_score(probabilities: ArrayLike, labels: ArrayLike) -> float:
-    """Return the mean squared difference between probability and label."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    return float(np.mean((p - y) ** 2)) if p.size else float("nan")
+    """Return the mean squared difference between probability and label (NaN when empty).
+
+    Raises
+    ------
+    fraudcal.inputs.InvalidOutcomesError
+        If the inputs break the contract of :mod:`fraudcal.inputs`.
+
+    Examples
+    --------
+    >>> brier_score([0.0, 0.5, 1.0, 0.5], [0, 1, 1, 0])
+    0.125
+    """
+    p, y = checked_outcomes(probabilities, labels)
+    return float(np.mean((p - y.astype(np.float64)) ** 2)) if p.size else float("nan")
 
 
 @dataclass(frozen=True)
@@ -106,9 +144,13 @@ def outcome_statistics(probabilities: ArrayLike, labels: ArrayLike) -> OutcomeSt
 
     ``mean_actual`` equals ``positive_rate``; both are kept because the operators' dashboards
     name them differently. ``std_prediction`` is the population standard deviation (ddof=0).
+
+    Raises
+    ------
+    fraudcal.inputs.InvalidOutcomesError
+        If the inputs break the contract of :mod:`fraudcal.inputs`.
     """
-    p = np.asarray(probabilities, dtype=np.float64)
-    y = np.asarray(labels)
+    p, y = checked_outcomes(probabilities, labels)
     n = int(p.size)
     n_positive = int(np.count_nonzero(y))
     rate = n_positive / n if n else float("nan")

@@ -7,13 +7,21 @@ This is the reference implementation of the service's side of the Redis contract
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
-from fraudcal.conformal import prediction_intervals
+from fraudcal.conformal import coverage_fraction, prediction_intervals
+from fraudcal.defaults import DEFAULT_LEVEL
+
+
+def _level_number(level: str) -> int | float:
+    """A payload's level key as a number: ``"90"`` -> 90, ``"99.5"`` -> 99.5."""
+    exact = Fraction(level)
+    return int(exact) if exact.denominator == 1 else float(exact)
 
 
 def interval_for_score(
-    payload: Mapping[str, Any] | None, score: float, coverage_level: int | str = 90
+    payload: Mapping[str, Any] | None, score: float, coverage_level: int | float | str = DEFAULT_LEVEL
 ) -> dict[str, Any] | None:
     """Return the interval of one new score, or ``None`` without a calibration set.
 
@@ -24,8 +32,8 @@ def interval_for_score(
         (expired, never published, or Redis unreachable).
     score : float
         The model's fraud probability, in [0, 1].
-    coverage_level : int or str, default=90
-        Which level of the payload to use.
+    coverage_level : int, float or str, default=DEFAULT_LEVEL
+        Which level of the payload to use (its key, e.g. ``90`` or ``"99.5"``).
 
     Returns
     -------
@@ -46,7 +54,8 @@ def interval_for_score(
     level = str(coverage_level)
     if level not in payload["levels"]:
         raise ValueError(
-            f"coverage_level {level} is not in the calibration set (it has {sorted(payload['levels'], key=int)})"
+            f"coverage_level {level} is not in the calibration set "
+            f"(it has {sorted(payload['levels'], key=coverage_fraction)})"
         )
     quantile = float(payload["levels"][level]["quantile"])
     interval = prediction_intervals([score], quantile, float(payload["narrow_threshold"]))
@@ -55,7 +64,7 @@ def interval_for_score(
         "upper_bound": float(interval.upper[0]),
         "width": float(interval.width[0]),
         "calibration_score": payload.get("calibration_score"),
-        "coverage_level": int(level),
+        "coverage_level": _level_number(level),
         "quantile_value": quantile,
         "is_narrow": bool(interval.is_narrow[0]),
     }

@@ -1,15 +1,10 @@
-"""Labeled outcomes: find the model versions, extract a window, read a CSV, snapshot.
+"""Labeled outcomes of one window: the snapshot tasks pass on, and the CSV source.
 
 The labeled outcomes of a window are four columns: the prediction id, the predicted
 probability, the label (0/1) and ``predicted_at``. From PostgreSQL they arrive by one binary
-COPY parsed straight into numpy (:mod:`fraudcal_airflow.pgcopy`); from a CSV through pandas.
-
-The COPY runs on a psycopg2 connection (:func:`fraudcal_airflow.connections.fraud_db_copy_connection`):
-psycopg2's ``copy_expert`` hands the stream over in C, while psycopg 3's ``Copy`` yields one
-Python object per row and measured 1.8x slower on a million rows (``make bench``). Every
-other statement uses psycopg 3, as the Postgres provider does.
-Between tasks they travel as an ``.npz`` snapshot in the artifacts folder, never through
-XCom.
+COPY (:func:`fraudcal_airflow.db.prediction_log.extract_outcomes`); from a CSV in the import
+folder through pandas (here). Between tasks they travel as an ``.npz`` snapshot in the
+artifacts folder, never through XCom.
 """
 
 from __future__ import annotations
@@ -22,21 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fraudcal_airflow.errors import CalibrationInputError
-from fraudcal_airflow.pgcopy import copy_to_numpy
-from fraudcal_airflow.sql import load_sql
 
 if TYPE_CHECKING:
     import pandas as pd
-    import psycopg
-    import psycopg2.extensions
 
-DB_SOURCES = ("fraud_log", "prediction_log")
-SOURCES = (*DB_SOURCES, "csv")
-#: Binary COPY columns per source: the fraud log's label is boolean, the generic log's smallint.
-OUTCOME_COLUMNS = {
-    "fraud_log": [("id", "int8"), ("probability", "float8"), ("label", "bool"), ("predicted_at", "timestamptz")],
-    "prediction_log": [("id", "int8"), ("probability", "float8"), ("label", "int2"), ("predicted_at", "timestamptz")],
-}
 CSV_REQUIRED_COLUMNS = ("id", "model_type", "model_version", "predicted_at", "probability", "label")
 
 
@@ -64,88 +48,6 @@ class LabeledOutcomes:
                 "predicted_at": pd.to_datetime(self.predicted_at, utc=True),
             }
         )
-
-
-def _window(window_start: datetime, window_end: datetime) -> dict[str, datetime]:
-    return {"window_start": window_start, "window_end": window_end}
-
-
-def known_versions(conn: psycopg.Connection, source: str, model_type: str) -> list[str]:
-    """Return every model version of ``model_type`` that has logged a prediction."""
-    _check_db_source(source)
-    with conn.cursor() as cur:
-        cur.execute(load_sql(f"calibration/known_versions__{source}"), {"model_type": model_type})
-        return [row[0] for row in cur.fetchall()]
-
-
-def versions_with_outcomes(
-    conn: psycopg.Connection, source: str, model_type: str, window_start: datetime, window_end: datetime
-) -> list[str]:
-    """Return the model versions with at least one labeled outcome in the window."""
-    _check_db_source(source)
-    with conn.cursor() as cur:
-        cur.execute(
-            load_sql(f"calibration/versions_with_outcomes__{source}"),
-            {"model_type": model_type, **_window(window_start, window_end)},
-        )
-        return [row[0] for row in cur.fetchall()]
-
-
-def resolve_versions(requested: list[str], known: list[str], model_type: str, source: str) -> list[str]:
-    """Check requested versions against the known ones; return them sorted, de-duplicated.
-
-    Raises
-    ------
-    CalibrationInputError
-        Naming every unknown version and listing the known ones.
-    """
-    unknown = [version for version in requested if version not in known]
-    if unknown:
-        raise CalibrationInputError(
-            f"unknown model_version(s) {unknown!r} for model_type {model_type!r} in source "
-            f"{source!r}: a version must have logged predictions (known: {known or 'none'})"
-        )
-    return sorted(set(requested))
-
-
-def requested_or_known_versions(
-    conn: psycopg.Connection, source: str, model_type: str, requested: list[str]
-) -> list[str]:
-    """The requested versions (each must be known), or every known version when none is requested."""
-    known = known_versions(conn, source, model_type)
-    return resolve_versions(requested, known, model_type, source) if requested else known
-
-
-def extract_outcomes(
-    copy_conn: psycopg2.extensions.connection,
-    source: str,
-    model_type: str,
-    model_version: str,
-    window_start: datetime,
-    window_end: datetime,
-) -> LabeledOutcomes:
-    """Extract the labeled outcomes of one version predicted in ``[window_start, window_end)``.
-
-    One binary COPY (a single statement, so one consistent snapshot), parsed without a
-    per-row Python loop. Parameters are bound client-side by ``mogrify`` (COPY takes no
-    server-side parameters), with the driver's quoting: values are never formatted in.
-
-    Parameters
-    ----------
-    copy_conn : psycopg2 connection
-        See the module docstring for why psycopg2 here.
-    """
-    _check_db_source(source)
-    params = {"model_type": model_type, "model_version": model_version, **_window(window_start, window_end)}
-    columns = copy_to_numpy(
-        copy_conn, load_sql(f"calibration/labeled_outcomes__{source}"), params, OUTCOME_COLUMNS[source]
-    )
-    return LabeledOutcomes(
-        ids=columns["id"],
-        probabilities=columns["probability"],
-        labels=columns["label"].astype(np.float64),
-        predicted_at=columns["predicted_at"],
-    )
 
 
 def resolve_csv_path(csv_path: str | None, import_dir: Path) -> Path:
@@ -254,8 +156,3 @@ def load_snapshot(path: Path) -> LabeledOutcomes:
             labels=data["labels"],
             predicted_at=data["predicted_at"].astype("datetime64[us]"),
         )
-
-
-def _check_db_source(source: str) -> None:
-    if source not in DB_SOURCES:
-        raise CalibrationInputError(f"source {source!r} is not a database source; expected one of {DB_SOURCES}")

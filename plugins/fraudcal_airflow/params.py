@@ -1,13 +1,36 @@
-"""Params several DAGs share, defined once so the trigger forms agree.
+"""The trigger forms: every Param of every fraudcal DAG, defined in one place.
 
-Each function returns a fresh ``Param`` (a Param object must not be shared between DAGs).
+The Airflow trigger form is a user interface, so each Param is typed, ranged or enumerated,
+titled and described. Shared Params are small functions (a Param object must not be shared
+between DAGs: each call returns a fresh one); each DAG's whole form is one function here,
+which its DAG file passes to ``@dag(params=...)``. Defaults and supported values come from
+:mod:`fraudcal.defaults`, their one home (imported without numpy: DAG files parse fast).
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Param
 
+from fraudcal.defaults import (
+    DEFAULT_BAND_SIGMAS,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_LEVEL,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_NARROW_THRESHOLD,
+    DEFAULT_PR_AUC_DROP,
+    DEFAULT_PSI_ALERT,
+    DEFAULT_PSI_WARN,
+    DEFAULT_REFERENCE_DAYS,
+    DEFAULT_REPORT_DAYS,
+    DEFAULT_TTL_HOURS,
+    DEFAULT_WINDOW_DAYS,
+    STALE_AFTER_HOURS,
+    SUPPORTED_LEVELS,
+)
+from fraudcal_airflow.db.sources import DB_SOURCES, PREDICTION_LOGS, SOURCES
+
 DEFAULT_MODEL_TYPE = "fraud_detector"
+_SOURCE_NAMES = ", ".join(f"{name} = {log.table}" for name, log in PREDICTION_LOGS.items())
 
 
 def model_type_param() -> Param:
@@ -34,15 +57,24 @@ def model_versions_param(description: str) -> Param:
     )
 
 
+def source_param(*, with_csv: bool) -> Param:
+    """The prediction log to read (and, for calibration, a CSV file in the import folder)."""
+    names = list(SOURCES if with_csv else DB_SOURCES)
+    csv = ", csv = a file in the import folder" if with_csv else ""
+    return Param(
+        names[0], type="string", enum=names, title="Source", description=f"{_SOURCE_NAMES}{csv}."
+    )
+
+
 def coverage_level_param(title: str, description: str) -> Param:
     """One of the supported coverage levels (percent)."""
-    return Param(90, type="integer", enum=[90, 95, 99], title=title, description=description)
+    return Param(DEFAULT_LEVEL, type="integer", enum=list(SUPPORTED_LEVELS), title=title, description=description)
 
 
 def narrow_threshold_param() -> Param:
     """Width below which an interval counts as narrow (an auto-ticket on HIGH/CRITICAL)."""
     return Param(
-        0.2,
+        DEFAULT_NARROW_THRESHOLD,
         type="number",
         exclusiveMinimum=0,
         maximum=1,
@@ -61,3 +93,150 @@ def recipients_param() -> Param:
         title="Recipients",
         description="E-mail addresses, one per line.",
     )
+
+
+def hours_param(default: int, title: str, description: str) -> Param:
+    """A duration in whole hours, 1 h to 30 days."""
+    return Param(default, type="integer", minimum=1, maximum=720, title=title, description=description)
+
+
+def calibrate_fraud_model() -> dict[str, Param]:
+    """The form of ``calibrate_fraud_model``."""
+    return {
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param(
+            "Versions to calibrate, one per line. Empty: every version with labeled outcomes in the window."
+        ),
+        "source": source_param(with_csv=True),
+        "csv_path": Param(
+            None,
+            type=["null", "string"],
+            maxLength=500,
+            title="CSV path",
+            description="Only with source=csv: a file inside the import folder (FRAUDCAL_IMPORT_DIR).",
+        ),
+        "window_days": Param(
+            DEFAULT_WINDOW_DAYS,
+            type="integer",
+            minimum=1,
+            maximum=365,
+            title="Window (days)",
+            description="Labeled outcomes predicted in [as_of - window_days, as_of).",
+        ),
+        "min_samples": Param(
+            DEFAULT_MIN_SAMPLES,
+            type="integer",
+            minimum=2,
+            maximum=10_000_000,
+            title="Minimum labeled outcomes",
+            description="Fewer labeled outcomes than this: no set is made for the version.",
+        ),
+        "coverage_levels": Param(
+            list(SUPPORTED_LEVELS),
+            type="array",
+            items={"type": "integer", "enum": list(SUPPORTED_LEVELS)},
+            minItems=1,
+            uniqueItems=True,
+            title="Coverage levels (%)",
+        ),
+        "narrow_threshold": narrow_threshold_param(),
+        "ttl_hours": hours_param(DEFAULT_TTL_HOURS, "Redis TTL (hours)", "The live and previous keys expire after this."),
+        "publish": Param(
+            True, type="boolean", title="Publish to Redis", description="Off: record the sets in PostgreSQL only."
+        ),
+        "repair": Param(
+            True,
+            type="boolean",
+            title="Repair the day's NULL intervals",
+            description="Skipped in Airflow backfill runs: historical intervals are the backfill DAG's job.",
+        ),
+        "repair_coverage_level": coverage_level_param(
+            "Repair: coverage level (%)",
+            "Level whose interval fills the data interval's predictions left NULL by the online service.",
+        ),
+    }
+
+
+def backfill_prediction_intervals() -> dict[str, Param]:
+    """The form of ``backfill_prediction_intervals``."""
+    return {
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param("Versions to fill, one per line. Empty: every version of the model type."),
+        "source": source_param(with_csv=False),
+        "date_from": Param(
+            "2025-01-01",
+            type="string",
+            format="date",
+            title="From (inclusive)",
+            description="First day (UTC) of predicted_at to fill, YYYY-MM-DD.",
+        ),
+        "date_to": Param(
+            "2025-01-31",
+            type="string",
+            format="date",
+            title="To (inclusive)",
+            description="Last day (UTC) of predicted_at to fill, YYYY-MM-DD.",
+        ),
+        "coverage_level": coverage_level_param("Coverage level (%)", "Which level's quantile fills the four columns."),
+        "chunk_size": Param(
+            DEFAULT_CHUNK_SIZE,
+            type="integer",
+            minimum=1_000,
+            maximum=2_000_000,
+            title="Chunk size (rows)",
+            description="Rows per transaction; 50k-200k cost 4-7 % over one single UPDATE.",
+        ),
+        "overwrite": Param(
+            False,
+            type="boolean",
+            title="Overwrite filled rows",
+            description="Off: only rows whose bounds are NULL (resumable). On: recompute every row.",
+        ),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Plan and count only; write nothing."),
+    }
+
+
+def report_coverage() -> dict[str, Param]:
+    """The form of ``report_coverage``."""
+    return {
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param("Empty: every version of the model type."),
+        "source": source_param(with_csv=False),
+        "date_from": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="From (inclusive)",
+            description=f"YYYY-MM-DD. Empty (with date_to): the last {DEFAULT_REPORT_DAYS} days with labels.",
+        ),
+        "date_to": Param(None, type=["null", "string"], format="date", title="To (inclusive)"),
+        "coverage_level": coverage_level_param(
+            "Coverage level (%)", "The level of the per-day, width, automation and replay figures."
+        ),
+        "narrow_threshold": narrow_threshold_param(),
+        "recipients": recipients_param(),
+        "stale_after_hours": hours_param(
+            STALE_AFTER_HOURS, "Stale set after (hours)", "A version whose newest set is older is reported stale."
+        ),
+    }
+
+
+def report_drift() -> dict[str, Param]:
+    """The form of ``report_drift``."""
+    return {
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param("Empty: every version of the model type."),
+        "source": source_param(with_csv=False),
+        "reference_days": Param(
+            DEFAULT_REFERENCE_DAYS, type="integer", minimum=7, maximum=365, title="Reference window (days)"
+        ),
+        "pr_auc_drop": Param(
+            DEFAULT_PR_AUC_DROP, type="number", exclusiveMinimum=0, maximum=1, title="PR-AUC drop (relative)"
+        ),
+        "psi_warn": Param(DEFAULT_PSI_WARN, type="number", minimum=0, maximum=10, title="PSI warning"),
+        "psi_alert": Param(DEFAULT_PSI_ALERT, type="number", minimum=0, maximum=10, title="PSI alert"),
+        "band_sigmas": Param(DEFAULT_BAND_SIGMAS, type="number", minimum=1, maximum=10, title="Band width (sd)"),
+        "coverage_level": coverage_level_param("Coverage level (%)", "The level whose coverage the coverage rule judges."),
+        "recipients": recipients_param(),
+        "send_digest": Param(False, type="boolean", title="Daily digest without alerts"),
+    }

@@ -8,7 +8,9 @@ elsewhere come from environment variables.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -25,3 +27,14 @@ def artifacts_dir() -> Path:
 def import_dir() -> Path:
     """The only folder CSV sources may be read from (``FRAUDCAL_IMPORT_DIR``)."""
     return Path(os.environ.get("FRAUDCAL_IMPORT_DIR", PROJECT_ROOT / "data" / "import")).resolve()
+
+
+def safe_name(value: str) -> str:
+    """A file-system-safe, collision-free name for a model version or run id."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", value)[:60].strip("._") or "x"
+    return f"{readable}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+
+
+def run_folder(kind: str, dag_id: str, run_id: str, name: str) -> Path:
+    """The artifacts folder of one model version (or report) in one run, e.g. ``snapshots/...``."""
+    return artifacts_dir() / kind / safe_name(dag_id) / safe_name(run_id) / safe_name(name)

@@ -120,3 +120,9 @@ def read_live_payload(client: redis.Redis, model_type: str, model_version: str) 
     """Return the decoded live payload of a model version, or ``None``."""
     raw = client.get(live_key(model_type, model_version))
     return None if raw is None else json.loads(raw)
+
+
+def read_previous_payload(client: redis.Redis, model_type: str, model_version: str) -> dict[str, Any] | None:
+    """Return the decoded set the live one replaced (``:previous``), or ``None``."""
+    raw = client.get(previous_key(model_type, model_version))
+    return None if raw is None else json.loads(raw)

@@ -9,7 +9,6 @@ days' coverage from ``fraudcal.model_health_daily``; a stale or missing live set
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from airflow.api_fastapi.core_api.security import GetUserDep
@@ -17,7 +16,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-STALE_AFTER_HOURS = 36
+from fraudcal.defaults import DEFAULT_LEVEL, RESIDUAL_METHOD, STALE_AFTER_HOURS, SUPPORTED_LEVELS
 
 app = FastAPI(title="fraudcal calibration")
 
@@ -31,33 +30,26 @@ def _age(payload: dict | None, now: datetime) -> dict | None:
 
 def page_data(now: datetime | None = None) -> list[dict]:
     """Per version: live and previous payloads with their age, recent coverage, staleness."""
-    from psycopg.rows import dict_row
-
     from fraudcal_airflow.connections import calibration_redis, fraud_db_connection
-    from fraudcal_airflow.publish import previous_key, read_live_payload
-    from fraudcal_airflow.sql import load_sql
+    from fraudcal_airflow.db.calibration_sets import versions_with_sets
+    from fraudcal_airflow.db.model_health import recent_coverage
+    from fraudcal_airflow.publish import read_live_payload, read_previous_payload
 
     now = now or datetime.now(UTC)
     client = calibration_redis()
     versions = []
-    with fraud_db_connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(load_sql("ui/versions_with_sets")).fetchall():
+    with fraud_db_connection() as conn:
+        for row in versions_with_sets(conn, RESIDUAL_METHOD):
             model_type, version = row["model_type"], row["model_version"]
-            previous_raw = client.get(previous_key(model_type, version))
             live = _age(read_live_payload(client, model_type, version), now)
-            coverage = []
-            if cur.execute(load_sql("ui/health_table_exists")).fetchone()["present"]:
-                coverage = cur.execute(
-                    load_sql("ui/recent_coverage"), {"model_type": model_type, "model_version": version}
-                ).fetchall()
             versions.append(
                 {
                     "model_type": model_type,
                     "model_version": version,
                     "live": live,
-                    "previous": _age(json.loads(previous_raw) if previous_raw else None, now),
+                    "previous": _age(read_previous_payload(client, model_type, version), now),
                     "stale": live is None or live["age_hours"] > STALE_AFTER_HOURS,
-                    "coverage": coverage,
+                    "coverage": recent_coverage(conn, model_type, version),
                 }
             )
     return versions
@@ -66,13 +58,14 @@ def page_data(now: datetime | None = None) -> list[dict]:
 @app.get("/calibration", response_class=HTMLResponse)
 def calibration_page(user: GetUserDep) -> str:
     """The page (authenticated: Airflow's token or session cookie)."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from fraudcal_airflow.reporting.render import render_template
 
-    from fraudcal_airflow.paths import TEMPLATES_DIR
-
-    environment = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html", "j2"]))
-    return environment.get_template("calibration_page.html.j2").render(
-        versions=page_data(), stale_after_hours=STALE_AFTER_HOURS
+    return render_template(
+        "calibration_page.html.j2",
+        versions=page_data(),
+        stale_after_hours=STALE_AFTER_HOURS,
+        levels=[str(level) for level in SUPPORTED_LEVELS],
+        level=DEFAULT_LEVEL,
     )
 
 

@@ -163,7 +163,7 @@ def test_invalid_params_are_refused_before_any_run_naming_the_param(airflow_db, 
     import pendulum
     from airflow.sdk.exceptions import ParamValidationError
 
-    from fraudcal_airflow.dagtest import load_dag
+    from fraudcal_dev.dagtest import load_dag
 
     with pytest.raises(ParamValidationError, match=param):
         load_dag("calibrate_fraud_model").test(logical_date=pendulum.datetime(2025, 3, 2, tz="UTC"), run_conf=conf)

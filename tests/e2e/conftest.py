@@ -1,6 +1,6 @@
 """The end-to-end tier's shared parts: a REST client, and a module-scoped real Airflow.
 
-Each test module starts its own stack through ``scripts/airflow_local.py`` (LocalExecutor, or
+Each test module starts its own stack through :mod:`fraudcal_dev.airflow_stack` (LocalExecutor, or
 the CeleryExecutor with workers) and stops it, every process included, when the module ends.
 Component logs are copied to ``artifacts/e2e/<module>/`` whatever the outcome, so a failed CI run
 leaves them behind.
@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import urllib.error
@@ -23,20 +22,18 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fraudcal_dev import services
+from fraudcal_dev.airflow_stack import LocalAirflow, running_airflow
 from tests.integration.history import load_history
 from tests.integration.smtp_sink import Sink, smtp_connection
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import airflow_local  # noqa: E402  (scripts/airflow_local.py)
-import services  # noqa: E402
 
 
 class Api:
     """A tiny client of Airflow's REST API v2 with a bearer token."""
 
-    def __init__(self, stack: airflow_local.LocalAirflow):
+    def __init__(self, stack: LocalAirflow):
         self.base, self.token = stack.url, stack.token()
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -68,7 +65,7 @@ class Api:
 @contextlib.contextmanager
 def airflow_stack(
     db_url: str, name: str, celery_workers: int = 0
-) -> Iterator[tuple[Api, Sink, airflow_local.LocalAirflow]]:
+) -> Iterator[tuple[Api, Sink, LocalAirflow]]:
     """A fresh test history, an SMTP sink and a real Airflow; logs kept under artifacts/e2e/name."""
     from aiosmtpd.controller import Controller
 
@@ -80,7 +77,7 @@ def airflow_stack(
     database = f"fraudcal_airflow_e2e_{os.getpid()}"
     home = Path(tempfile.mkdtemp(prefix=f"fraudcal-airflow-e2e-{name}-"))
     try:
-        with airflow_local.running_airflow(
+        with running_airflow(
             metadata_database=database, celery_workers=celery_workers, home=home
         ) as airflow:
             yield Api(airflow), sink, airflow

@@ -1,7 +1,7 @@
 """End to end on a real Airflow: api-server, scheduler, dag-processor, triggerer (LocalExecutor),
 PostgreSQL metadata, driven through the REST API the UI uses.
 
-One stack for the module (``scripts/airflow_local.py``, see ``conftest.py``); its logs are copied
+One stack for the module (``fraudcal_dev.airflow_stack``, see ``conftest.py``); its logs are copied
 to ``artifacts/e2e/local/`` whatever the outcome.
 """
 

@@ -1,6 +1,6 @@
 """End to end on the CeleryExecutor: the same Airflow, with a Redis broker of its own, Celery's
 result backend in the PostgreSQL metadata database, and two Celery workers, each in its own UTS
-namespace with its own hostname, as on two machines (``scripts/airflow_local.py``).
+namespace with its own hostname, as on two machines (``fraudcal_dev.airflow_stack``).
 
 Logs (components, workers, broker) are copied to ``artifacts/e2e/celery/`` whatever the outcome.
 """

@@ -1,7 +1,7 @@
 """``make airflow``'s promise: demo data in an empty log, where to log in, and Ctrl-C stops
 every process it started.
 
-Runs the same command chain as the Makefile target (``scripts/services.py run --
+Runs the same command chain as the Makefile target (``python -m fraudcal_dev.services run --
 scripts/airflow_local.py``) against a database of its own, on the CeleryExecutor with one
 worker so that the broker and a worker are part of what must stop, and sends SIGINT to its
 process group as a terminal does.
@@ -25,7 +25,8 @@ import psutil
 import psycopg
 import pytest
 
-from tests.e2e.conftest import ROOT, services
+from fraudcal_dev import services
+from tests.e2e.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -53,13 +54,21 @@ def read_until(lines: queue.Queue, marker: str, timeout: float, seen: list[str])
             return line
 
 
+def _command_line(process: psutil.Process) -> str:
+    """A child's command line; "" for one that has just exited (a short-lived helper, a zombie)."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return ""
+
+
 def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url, tmp_path):
     database = f"fraudcal_airflow_ctrl_c_{os.getpid()}"
     server = os.environ["FRAUD_DB_URL"].rsplit("/", 1)[0]
     empty_log_url = services.ensure_database(
         server + "/postgres", f"fraudcal_make_airflow_{os.getpid()}", recreate=True
     )
-    command = [sys.executable, "scripts/services.py", "run", "--"]
+    command = [sys.executable, "-m", "fraudcal_dev.services", "run", "--"]
     command += [sys.executable, "scripts/airflow_local.py", "--celery-workers", "1", "--metadata-database", database]
     command += ["--events", "20000"]
     process = subprocess.Popen(
@@ -90,7 +99,7 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
         logs_folder = Path(logs.removeprefix("logs: ").split(";", 1)[0])
         children = psutil.Process(process.pid).children(recursive=True)
         started = [(child.pid, child.create_time()) for child in children]
-        command_lines = [" ".join(child.cmdline()) for child in children]
+        command_lines = [_command_line(child) for child in children]
         for part in ("airflow_local.py", "aiosmtpd", "redis-server", "celery worker", "airflow scheduler"):
             assert any(part in line for line in command_lines), (part, command_lines)
 

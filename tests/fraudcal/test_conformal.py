@@ -17,6 +17,7 @@ from fraudcal.conformal import (
     conformal_quantile,
     conformal_quantiles,
     conformal_rank,
+    interval_bounds,
     interval_contains,
     prediction_intervals,
     residual_scores,
@@ -104,3 +105,30 @@ def test_interval_holds_label_exactly_when_score_is_at_most_q():
     q = 0.125
     intervals = prediction_intervals(p, q, 0.2)
     assert (interval_contains(intervals.lower, intervals.upper, y) == (residual_scores(p, y) <= q)).all()
+
+
+def test_interval_bounds_by_hand_with_one_q_or_one_q_per_row():
+    # Dyadic values: exact in binary, so equality is exact.
+    p = [0.0, 0.0625, 0.5, 0.9375, 1.0]
+    lower, upper = interval_bounds(p, 0.125)
+    assert lower.tolist() == [0.0, 0.0, 0.375, 0.8125, 0.875]
+    assert upper.tolist() == [0.125, 0.1875, 0.625, 1.0, 1.0]
+    lower, upper = interval_bounds(p, [0.5, 0.0, 0.25, 0.0625, 1.0])
+    assert lower.tolist() == [0.0, 0.0625, 0.25, 0.875, 0.0]
+    assert upper.tolist() == [0.5, 0.0625, 0.75, 1.0, 1.0]
+
+
+def test_interval_bounds_of_a_missing_quantile_are_nan_and_contain_nothing():
+    lower, upper = interval_bounds([0.5, 0.5], [np.nan, 0.25])
+    assert np.isnan(lower[0]) and np.isnan(upper[0])
+    assert interval_contains(lower, upper, [0, 0]).tolist() == [False, False]
+
+
+def test_prediction_intervals_are_interval_bounds_with_width_and_flag():
+    rng = np.random.default_rng(12)
+    p = rng.random(1000)
+    lower, upper = interval_bounds(p, 0.3)
+    intervals = prediction_intervals(p, 0.3, 0.5)
+    assert np.array_equal(intervals.lower, lower) and np.array_equal(intervals.upper, upper)
+    assert np.array_equal(intervals.width, upper - lower)
+    assert np.array_equal(intervals.is_narrow, upper - lower < 0.5)

@@ -112,3 +112,54 @@ def test_stale_set_is_red_and_status_is_the_worst():
     assert figures["set_stale"] and figures["status"] == "red"
     assert report_status([{"status": "green"}, {"status": "amber"}]) == "amber"
     assert report_status([]) == "amber"
+
+
+def _figures_by_hand(quantiles, **changes):
+    """Nine labeled predictions (dyadic probabilities, so every bound is exact)."""
+    arguments = {
+        "model_version": "v1",
+        "days": np.array(["2025-02-01"] * 9, dtype="datetime64[D]"),
+        "probabilities": [0.0625, 0.0625, 0.5, 0.5, 0.9375, 0.0625, 0.0625, 0.9375, 0.5],
+        "labels": [0, 0, 0, 0, 1, 1, 0, 1, 1],
+        "is_high_risk": [False] * 9,
+        "quantiles": quantiles,
+        "level": 90,
+        "narrow_threshold": 0.2,
+        "newest_set_age_hours": 1.0,
+        "stale_after_hours": 36,
+    }
+    return version_figures(**{**arguments, **changes})
+
+
+def test_a_level_missing_from_the_set_in_force_is_left_out_of_that_levels_coverage():
+    nan = float("nan")
+    figures = _figures_by_hand(
+        {
+            90: [0.125] * 8 + [nan],  # the last row has no set in force at all
+            95: [0.25] * 6 + [nan, nan, 0.25],  # rows 6 and 7: their set was made without 95
+        }
+    )
+    assert (figures["labeled"], figures["without_set_in_force"], figures["n"]) == (9, 1, 8)
+    # 90 % (q = 0.125) over the 8 rows in force: |p - y| <= 0.125 for rows 0, 1, 4, 6, 7.
+    at_90 = figures["coverage"]["90"]
+    assert (at_90["overall"]["n"], at_90["overall"]["covered"], at_90["without_quantile"]) == (8, 5, 0)
+    # 95 % (q = 0.25) only over rows 0-5: covered 0, 1 (legitimate) and 4 (fraud); rows 6
+    # and 7 are neither hits nor misses (before, they were counted as misses: 3 of 8).
+    at_95 = figures["coverage"]["95"]
+    assert (at_95["overall"]["n"], at_95["overall"]["covered"], at_95["without_quantile"]) == (6, 3, 2)
+    assert (at_95["legitimate"]["n"], at_95["legitimate"]["covered"]) == (4, 2)
+    assert (at_95["fraud"]["n"], at_95["fraud"]["covered"]) == (2, 1)
+    assert at_95["overall"]["rate"] == 0.5
+
+
+def test_widths_of_the_report_are_the_clamped_intervals():
+    figures = _figures_by_hand({90: [0.125] * 9})
+    # widths: 0.0625 -> [0, 0.1875]; 0.5 -> [0.375, 0.625]; 0.9375 -> [0.8125, 1]
+    buckets = {row["bucket"]: row["n"] for row in figures["width_buckets"]}
+    assert buckets == {"<0.1": 0, "0.1-0.2": 6, "0.2-0.3": 3, "0.3-0.4": 0, ">=0.4": 0}
+    assert figures["label_sets"] == {"{0}": 4, "{1}": 2, "{0,1}": 0, "empty": 3}
+
+
+def test_a_level_without_quantiles_is_named():
+    with pytest.raises(ValueError, match=r"level 95 has no quantiles \(levels given: \[90\]\)"):
+        _figures_by_hand({90: [0.125] * 9}, level=95)

@@ -41,10 +41,11 @@ def test_marginal_coverage_is_on_target(level):
 
 
 def test_fraud_cases_are_almost_never_covered_at_90_percent():
-    """The documented weakness (shared/notes/conformal.md section 2), kept visible.
+    """The documented weakness of DESIGN.md section 4, kept visible.
 
     Marginal coverage on target, yet fraud coverage far below it: asserted below 0.5 (it is
-    near 0.1 on this data; the bound is loose on purpose, the point is the gap).
+    0 on this data, where q ~ 0.10 and no fraud scores p >= 0.9; the bound is loose on
+    purpose, the point is the gap).
     """
     rng = np.random.default_rng(99)
     p_cal, y_cal = _draw(rng, 20_000)

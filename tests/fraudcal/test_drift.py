@@ -14,6 +14,7 @@ from fraudcal.drift import (
     average_precision,
     band_rule,
     coverage_rule,
+    day_metrics,
     enough_labels,
     evaluate_day,
     ks_statistic,
@@ -127,3 +128,43 @@ def test_evaluate_day_fires_the_right_rules_and_notes_missing_labels():
     unlabeled = evaluate_day(_day(labeled=20, frauds=0, pr_auc=0.1), reference, 0.5, DriftThresholds(), [(1, 20)] * 3)
     assert unlabeled["alerts"] == [] and unlabeled["notes"][0].startswith("not enough labels")
     assert enough_labels(200, 5) and not enough_labels(199, 5) and not enough_labels(500, 4)
+
+
+def _day_by_hand(**kwargs):
+    nan = float("nan")
+    return day_metrics(
+        scores=[0.0625, 0.5, 0.9375, 0.5, nan],  # NaN: a prediction without a probability, left out
+        reference_scores=np.linspace(0, 1, 101),
+        probabilities=[0.0625, 0.5, 0.9375, 0.5],
+        labels=[0, 0, 1, 1],
+        quantiles={90: [0.125, 0.125, 0.125, nan], 95: [0.25, 0.25, nan, nan], 99: [0.5] * 4},
+        **kwargs,
+    )
+
+
+def test_day_coverage_per_level_uses_the_rows_with_a_quantile_at_that_level():
+    metrics = _day_by_hand()
+    assert metrics["predictions"] == 4 and metrics["with_set"] == 3
+    # 90: rows 0-2; |p - y| = 0.0625, 0.5, 0.0625 against q = 0.125
+    assert (metrics["covered_90"], metrics["coverage_90"], metrics["coverage_fraud_90"]) == (2, 2 / 3, 1.0)
+    # 95: rows 0-1, no fraud among them
+    assert (metrics["covered_95"], metrics["coverage_95"]) == (1, 0.5)
+    assert math.isnan(metrics["coverage_fraud_95"])
+    # 99: q = 0.5 holds every label (|p - y| <= 0.5 everywhere)
+    assert (metrics["covered_99"], metrics["coverage_99"], metrics["coverage_fraud_99"]) == (4, 1.0, 1.0)
+
+
+def test_day_mean_width_is_named_after_its_level():
+    # widths at 90 (q = 0.125): 0.1875, 0.25, 0.1875 (clamped at 1)
+    assert _day_by_hand()["mean_width_90"] == pytest.approx((0.1875 + 0.25 + 0.1875) / 3, abs=1e-15)
+    at_95 = _day_by_hand(width_level=95)
+    # widths at 95 (q = 0.25): [0, 0.3125] and [0.25, 0.75]
+    assert at_95["mean_width_95"] == pytest.approx((0.3125 + 0.5) / 2, abs=1e-15)
+    assert at_95["with_set"] == 2 and "mean_width_90" not in at_95
+
+
+def test_day_metrics_keys_are_the_model_health_columns():
+    columns = {"covered", "coverage", "coverage_fraud"}
+    keys = set(_day_by_hand())
+    assert {f"{name}_{level}" for name in columns for level in (90, 95, 99)} <= keys
+    assert {"with_set", "mean_width_90", "labeled", "frauds", "psi", "ks", "pr_auc", "roc_auc"} <= keys

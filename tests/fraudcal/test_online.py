@@ -40,3 +40,12 @@ def test_score_outside_unit_interval_is_refused(score):
 def test_level_missing_from_payload_names_the_levels_it_has():
     with pytest.raises(ValueError, match=r"coverage_level 95 .*\['90', '99'\]"):
         interval_for_score(PAYLOAD, 0.5, coverage_level=95)
+
+
+def test_a_non_integer_level_is_usable_and_listed_in_numeric_order():
+    payload = {**PAYLOAD, "levels": {**PAYLOAD["levels"], "99.5": {"quantile": 0.75, "k": 300}}}
+    interval = interval_for_score(payload, 0.5, coverage_level="99.5")
+    assert (interval["coverage_level"], interval["quantile_value"], interval["width"]) == (99.5, 0.75, 1.0)
+    assert interval_for_score(payload, 0.5, coverage_level=99)["coverage_level"] == 99
+    with pytest.raises(ValueError, match=r"\['90', '99', '99.5'\]"):
+        interval_for_score(payload, 0.5, coverage_level=95)

@@ -8,8 +8,8 @@ import psycopg
 
 from fraudcal.calibration_set import compute_calibration_set
 from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
-from fraudcal_airflow.store import record_calibration_set
-from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
+from fraudcal_airflow.db.calibration_sets import record_calibration_set
+from fraudcal_dev.synthetic_load import load_prediction_log, truncate_prediction_logs
 
 CONFIG = SyntheticConfig(n_events=30_000, days=60)
 FIRST_SET_DAY = 20  # sets exist from 2025-01-21 on: earlier predictions have none in force

@@ -5,9 +5,10 @@ from __future__ import annotations
 import email
 from email import policy
 
-import mail_sink  # scripts/mail_sink.py (scripts/ is on sys.path: tests/conftest.py)
 import pytest
-from services import free_port
+
+from fraudcal_dev import mail_sink
+from fraudcal_dev.services import free_port
 
 
 class Sink:

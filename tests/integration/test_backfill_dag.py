@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fraudcal_airflow.dagtest import load_dag, run_dag, task_states, xcom_values
+from fraudcal_dev.dagtest import load_dag, run_dag, task_states, xcom_values
 from tests.integration.history import load_history
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,7 +206,7 @@ def test_invalid_params_are_refused_before_a_run(airflow_db, conf, param):
 
 KILLABLE_WORKER = r"""
 import sys, psycopg
-from fraudcal_airflow import intervals
+from fraudcal_airflow.db import intervals
 request = intervals.BackfillRequest.from_dict(__import__("json").loads(sys.argv[2]))
 with psycopg.connect(sys.argv[1], application_name="fraudcal-killable-worker") as conn:
     chunks, _ = intervals.plan_chunks(conn, request)
@@ -222,7 +222,8 @@ def test_worker_killed_mid_chunk_then_retriggered_ends_equal_to_an_uninterrupted
     uninterrupted = stored(pg)
     clear_intervals(pg)
 
-    from fraudcal_airflow.intervals import BackfillRequest, parse_date_range
+    from fraudcal_airflow.dates import parse_date_range
+    from fraudcal_airflow.db.intervals import BackfillRequest
 
     time_from, time_to = parse_date_range(RANGE["date_from"], RANGE["date_to"])
     request = BackfillRequest("fraud_log", "fraud_detector", ("v1", "v2"), time_from, time_to, chunk_size=1500)

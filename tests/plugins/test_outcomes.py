@@ -11,9 +11,10 @@ import pytest
 
 from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
 from fraudcal_airflow import outcomes
-from fraudcal_airflow.errors import CalibrationInputError
-from fraudcal_airflow.pgcopy import parse_binary_copy
-from fraudcal_airflow.synthetic_load import load_prediction_log, truncate_prediction_logs
+from fraudcal_airflow.db import prediction_log
+from fraudcal_airflow.db.pgcopy import parse_binary_copy
+from fraudcal_airflow.errors import CalibrationInputError, InputError
+from fraudcal_dev.synthetic_load import load_prediction_log, truncate_prediction_logs
 
 START, END = datetime(2025, 1, 20, tzinfo=UTC), datetime(2025, 2, 19, tzinfo=UTC)
 
@@ -74,7 +75,7 @@ def test_binary_copy_parser_refuses_null_values(pg):
 
 @pytest.mark.parametrize("source", ["fraud_log", "prediction_log"])
 def test_extract_returns_exactly_the_labeled_rows_of_the_window(copy_conn, loaded, source):
-    extracted = outcomes.extract_outcomes(copy_conn, source, "fraud_detector", "v1", START, END)
+    extracted = prediction_log.extract_outcomes(copy_conn, source, "fraud_detector", "v1", START, END)
     expected = loaded.assign(id=np.arange(1, len(loaded) + 1))
     expected = expected[
         (expected["model_version"] == "v1")
@@ -92,21 +93,21 @@ def test_extract_returns_exactly_the_labeled_rows_of_the_window(copy_conn, loade
 
 
 def test_versions_with_outcomes_and_unknown_versions(pg, loaded):
-    assert outcomes.versions_with_outcomes(pg, "fraud_log", "fraud_detector", START, END) == ["v1", "v2"]
-    known = outcomes.known_versions(pg, "fraud_log", "fraud_detector")
-    with pytest.raises(CalibrationInputError, match=r"unknown model_version\(s\) \['v9'\].*known: \['v1', 'v2'\]"):
-        outcomes.resolve_versions(["v1", "v9"], known, "fraud_detector", "fraud_log")
+    assert prediction_log.versions_with_outcomes(pg, "fraud_log", "fraud_detector", START, END) == ["v1", "v2"]
+    known = prediction_log.known_versions(pg, "fraud_log", "fraud_detector")
+    with pytest.raises(InputError, match=r"unknown model_version\(s\) \['v9'\].*known: \['v1', 'v2'\]"):
+        prediction_log.resolve_versions(["v1", "v9"], known, "fraud_detector", "fraud_log")
 
 
 def test_sql_injection_in_a_model_version_is_only_data(pg, copy_conn, loaded):
     attack = "v1'; DROP TABLE noc_fraud_prediction_log; --"
-    extracted = outcomes.extract_outcomes(copy_conn, "fraud_log", "fraud_detector", attack, START, END)
+    extracted = prediction_log.extract_outcomes(copy_conn, "fraud_log", "fraud_detector", attack, START, END)
     assert len(extracted) == 0
     assert pg.execute("SELECT count(*) FROM noc_fraud_prediction_log").fetchone()[0] == len(loaded)
 
 
 def test_snapshot_round_trip(tmp_path, copy_conn, loaded):
-    extracted = outcomes.extract_outcomes(copy_conn, "fraud_log", "fraud_detector", "v2", START, END)
+    extracted = prediction_log.extract_outcomes(copy_conn, "fraud_log", "fraud_detector", "v2", START, END)
     path = outcomes.save_snapshot(extracted, tmp_path / "a" / "s.npz")
     again = outcomes.load_snapshot(path)
     for field in ("ids", "probabilities", "labels", "predicted_at"):

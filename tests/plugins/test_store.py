@@ -9,7 +9,8 @@ import psycopg
 import pytest
 
 from fraudcal.calibration_set import compute_calibration_set
-from fraudcal_airflow.store import OWNED_MIGRATIONS, apply_migrations, migration_names, record_calibration_set
+from fraudcal_airflow.db.calibration_sets import record_calibration_set
+from fraudcal_airflow.db.migrations import OWNED_MIGRATIONS, apply_migrations, migration_names
 
 
 def _set(seed: int = 0):

@@ -1,0 +1,45 @@
+"""The supported values and defaults that every layer shares, each stated once.
+
+The DAG Params, the UI page, the task steps and the SQL composition import these names
+instead of repeating the numbers, so that a change here reaches all of them; the core's own
+defaults (function parameters, :class:`fraudcal.drift.DriftThresholds`) are these names too.
+This module imports nothing, so that DAG files can read it without loading numpy.
+
+Examples
+--------
+>>> DEFAULT_LEVEL in SUPPORTED_LEVELS
+True
+"""
+
+from __future__ import annotations
+
+#: Coverage levels (percent) a calibration set holds and the report tables store.
+SUPPORTED_LEVELS: tuple[int, ...] = (90, 95, 99)
+#: Coverage level (percent) used when a single level is needed: intervals, widths, alerts.
+DEFAULT_LEVEL = 90
+#: An interval narrower than this (strictly) is "narrow": a HIGH/CRITICAL score then auto-tickets.
+DEFAULT_NARROW_THRESHOLD = 0.2
+#: Length in days of the calibration window ``[as_of - window, as_of)``.
+DEFAULT_WINDOW_DAYS = 30
+#: Fewest labeled outcomes in a window for a calibration set to be made at all.
+DEFAULT_MIN_SAMPLES = 30
+#: Hours a published calibration set lives in Redis before it expires.
+DEFAULT_TTL_HOURS = 36
+#: A model version whose newest calibration set is older than this (hours) is reported stale.
+STALE_AFTER_HOURS = 36
+#: Most prediction rows one backfill chunk (one transaction) may hold.
+DEFAULT_CHUNK_SIZE = 100_000
+#: Days a coverage report covers when no dates are given.
+DEFAULT_REPORT_DAYS = 7
+#: Days before the judged period that drift monitoring compares it against.
+DEFAULT_REFERENCE_DAYS = 28
+#: The conformal method of DESIGN.md section 4, the one the backfill, the reports and the UI read.
+RESIDUAL_METHOD = "residual"
+#: Drift alert: the trailing week's PR-AUC below ``(1 - this) x`` the reference PR-AUC.
+DEFAULT_PR_AUC_DROP = 0.10
+#: Drift warning: the day's scores have a PSI above this against the reference window.
+DEFAULT_PSI_WARN = 0.1
+#: Drift alert: the day's scores have a PSI above this against the reference window.
+DEFAULT_PSI_ALERT = 0.25
+#: Drift alert: a daily figure outside the reference days' mean +- this many standard deviations.
+DEFAULT_BAND_SIGMAS = 3.0

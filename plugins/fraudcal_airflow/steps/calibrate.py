@@ -1,0 +1,355 @@
+"""The steps of ``calibrate_fraud_model``.
+
+For each model version: :func:`extract` a snapshot of the window's labeled outcomes →
+:func:`validate` it (Great Expectations) → :func:`compute` the calibration set →
+:func:`record` it in PostgreSQL → :func:`publish` it to Redis. A failure at any step leaves
+everything after it undone: nothing is recorded without a valid snapshot, nothing is published
+unless recorded. :func:`plan` lists the versions first; :func:`repair_intervals` fills the day's
+NULL intervals afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fraudcal.defaults import RESIDUAL_METHOD
+from fraudcal_airflow.db.sources import CSV_SOURCE, DB_SOURCES
+from fraudcal_airflow.errors import CalibrationInputError
+from fraudcal_airflow.runtime import RunInfo
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class CalibrationRequest:
+    """The Params of ``calibrate_fraud_model``, checked."""
+
+    model_type: str
+    model_versions: tuple[str, ...]
+    source: str
+    csv_path: str | None
+    window_days: int
+    min_samples: int
+    coverage_levels: tuple[int, ...]
+    narrow_threshold: float
+    ttl_hours: float
+    publish: bool
+    repair: bool
+    repair_coverage_level: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CalibrationRequest:
+        """Read the Params; refuse combinations the trigger form cannot refuse alone.
+
+        Raises
+        ------
+        CalibrationInputError
+            For a ``csv_path`` without ``source='csv'`` or a window outside 1..365 days.
+        """
+        if params["csv_path"] and params["source"] != CSV_SOURCE:
+            raise CalibrationInputError(
+                f"csv_path {params['csv_path']!r} is only read with source='csv' (source is {params['source']!r})"
+            )
+        if not 1 <= params["window_days"] <= 365:
+            raise CalibrationInputError(f"window_days={params['window_days']!r} must be an integer in 1..365")
+        return cls(
+            model_type=params["model_type"],
+            model_versions=tuple(params["model_versions"] or ()),
+            source=params["source"],
+            csv_path=params["csv_path"],
+            window_days=int(params["window_days"]),
+            min_samples=int(params["min_samples"]),
+            coverage_levels=tuple(sorted(params["coverage_levels"])),
+            narrow_threshold=float(params["narrow_threshold"]),
+            ttl_hours=params["ttl_hours"],
+            publish=bool(params["publish"]),
+            repair=bool(params["repair"]),
+            repair_coverage_level=int(params["repair_coverage_level"]),
+        )
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """One version to calibrate, and its window ``[window_start, as_of)`` (ISO 8601, UTC)."""
+
+    model_version: str
+    window_start: str
+    as_of: str
+
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        return datetime.fromisoformat(self.window_start), datetime.fromisoformat(self.as_of)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> VersionPlan:
+        return cls(values["model_version"], values["window_start"], values["as_of"])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A version's labeled outcomes, written to ``path`` (``.npz``); ``n`` rows."""
+
+    plan: VersionPlan
+    path: str
+    n: int
+    validation: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.plan.as_dict(), "snapshot": self.path, "n": self.n, "validation": self.validation}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Snapshot:
+        return cls(VersionPlan.from_dict(values), values["snapshot"], values["n"], values.get("validation"))
+
+
+def _read_csv(request: CalibrationRequest, import_dir: Path | None):
+    """The request's CSV, which must lie in ``import_dir`` (default: ``FRAUDCAL_IMPORT_DIR``)."""
+    from fraudcal_airflow import outcomes, paths
+
+    return outcomes.read_csv_outcomes(outcomes.resolve_csv_path(request.csv_path, import_dir or paths.import_dir()))
+
+
+def plan(request: CalibrationRequest, as_of: datetime, *, import_dir: Path | None = None) -> list[VersionPlan]:
+    """Apply fraudcal's migrations and list the versions to calibrate as of ``as_of``.
+
+    An empty request means every version with labeled outcomes in the window. A requested
+    version that never logged a prediction is an input error (bound as a query parameter,
+    so a value such as ``"v1'; DROP TABLE ..."`` is only ever compared, never executed).
+    """
+    from fraudcal_airflow.connections import fraud_db_connection
+    from fraudcal_airflow.db import prediction_log
+    from fraudcal_airflow.db.migrations import apply_migrations
+
+    window_start = as_of - timedelta(days=request.window_days)
+    if request.source in DB_SOURCES:
+        with fraud_db_connection() as conn:
+            apply_migrations(conn)
+            known = prediction_log.known_versions(conn, request.source, request.model_type)
+            available = prediction_log.versions_with_outcomes(
+                conn, request.source, request.model_type, window_start, as_of
+            )
+    else:
+        with fraud_db_connection() as conn:
+            apply_migrations(conn)
+        frame = _read_csv(request, import_dir)
+        of_type = frame[frame["model_type"] == request.model_type]
+        known = sorted(of_type["model_version"].dropna().unique().tolist())
+        in_window = of_type[(of_type["predicted_at"] >= window_start) & (of_type["predicted_at"] < as_of)]
+        available = sorted(in_window["model_version"].dropna().unique().tolist())
+    if request.model_versions:
+        versions = prediction_log.resolve_versions(
+            request.model_versions, known, request.model_type, request.source, CalibrationInputError
+        )
+    else:
+        versions = available
+        if not versions:
+            log.warning(
+                "No model version of %r has labeled outcomes in [%s, %s) of source %r: nothing to calibrate.",
+                request.model_type,
+                window_start,
+                as_of,
+                request.source,
+            )
+    print(f"as_of {as_of.isoformat()}, window from {window_start.isoformat()}; versions: {versions}")
+    return [VersionPlan(version, window_start.isoformat(), as_of.isoformat()) for version in versions]
+
+
+def extract(
+    request: CalibrationRequest, version: VersionPlan, run: RunInfo, *, import_dir: Path | None = None
+) -> Snapshot:
+    """Snapshot the version's labeled outcomes of the window into the run's artifacts folder."""
+    from fraudcal_airflow import outcomes
+    from fraudcal_airflow.paths import run_folder
+
+    window_start, as_of = version.window
+    if request.source == CSV_SOURCE:
+        labeled = outcomes.csv_outcomes(
+            _read_csv(request, import_dir), request.model_type, version.model_version, window_start, as_of
+        )
+    else:
+        from fraudcal_airflow.connections import fraud_db_copy_connection
+        from fraudcal_airflow.db.prediction_log import extract_outcomes
+
+        copy_conn = fraud_db_copy_connection()
+        try:
+            labeled = extract_outcomes(
+                copy_conn, request.source, request.model_type, version.model_version, window_start, as_of
+            )
+        finally:
+            copy_conn.close()
+    folder = run_folder("snapshots", run.dag_id, run.run_id, version.model_version)
+    path = outcomes.save_snapshot(labeled, folder / "labeled_outcomes.npz")
+    frauds = int((labeled.labels == 1).sum())
+    print(f"{request.model_type}/{version.model_version}: {len(labeled)} labeled outcomes, {frauds} fraud; snapshot {path}")
+    return Snapshot(version, str(path), len(labeled))
+
+
+def validate(request: CalibrationRequest, snapshot: Snapshot, run: RunInfo) -> Snapshot:
+    """Run the labeled-outcomes suite (Great Expectations) on the snapshot.
+
+    The Data Docs go to the run's artifacts folder (``data_docs/...``).
+
+    Raises
+    ------
+    CalibrationInputError
+        Naming every broken rule; nothing is recorded or published for the version.
+    """
+    from fraudcal_airflow.outcomes import load_snapshot
+    from fraudcal_airflow.paths import run_folder
+    from fraudcal_airflow.validation import validate_outcomes
+
+    window_start, as_of = snapshot.plan.window
+    version = snapshot.plan.model_version
+    report = validate_outcomes(
+        load_snapshot(Path(snapshot.path)).to_frame(),
+        name=f"{request.model_type}/{version}",
+        min_samples=request.min_samples,
+        window_start=window_start,
+        window_end=as_of,
+        docs_dir=run_folder("data_docs", run.dag_id, run.run_id, version),
+    )
+    print(f"Great Expectations Data Docs: file://{report.data_docs}")
+    if not report.success:
+        lines = "\n  - ".join(report.failures)
+        raise CalibrationInputError(
+            f"labeled outcomes of {request.model_type}/{version} in [{window_start:%Y-%m-%d}, {as_of:%Y-%m-%d}) "
+            f"failed validation; nothing was recorded or published and the live Redis set is unchanged:\n  - {lines}"
+        )
+    return Snapshot(snapshot.plan, snapshot.path, snapshot.n, report.summary())
+
+
+def compute(request: CalibrationRequest, snapshot: Snapshot) -> dict[str, Any]:
+    """Compute the version's calibration set (q and k per level, ECE, Brier, statistics).
+
+    Returns
+    -------
+    dict
+        :meth:`fraudcal.calibration_set.CalibrationSet.to_dict` of the set.
+    """
+    from dataclasses import replace
+
+    from fraudcal.calibration_set import compute_calibration_set
+    from fraudcal_airflow.outcomes import load_snapshot
+
+    window_start, as_of = snapshot.plan.window
+    labeled = load_snapshot(Path(snapshot.path))
+    calibration_set = compute_calibration_set(
+        labeled.probabilities,
+        labeled.labels,
+        model_type=request.model_type,
+        model_version=snapshot.plan.model_version,
+        window_start=window_start,
+        window_end=as_of,
+        levels=request.coverage_levels,
+        narrow_threshold=request.narrow_threshold,
+        min_samples=request.min_samples,
+        source=request.source,
+    )
+    calibration_set = replace(calibration_set, validation=snapshot.validation or {})
+    print(f"levels {calibration_set.levels}, calibration_score {calibration_set.calibration_score:.4f}")
+    return calibration_set.to_dict()
+
+
+@dataclass(frozen=True)
+class RecordedSet:
+    """A set as stored: its Redis payload, and the extra of its Asset event."""
+
+    payload: dict[str, Any]
+
+    @property
+    def asset_extra(self) -> dict[str, Any]:
+        """What the ``fraudcal_calibration_sets`` event carries: which set was recorded."""
+        return {key: self.payload[key] for key in ("model_type", "model_version", "as_of", "calibration_set_id")}
+
+
+def record(values: Mapping[str, Any], run: RunInfo) -> RecordedSet:
+    """Upsert the set into ``fraudcal.calibration_sets``; return its payload."""
+    from fraudcal.calibration_set import CalibrationSet, calibration_payload
+    from fraudcal_airflow.connections import fraud_db_connection
+    from fraudcal_airflow.db.calibration_sets import record_calibration_set
+
+    with fraud_db_connection() as conn:
+        row = record_calibration_set(conn, CalibrationSet.from_dict(values), dag_id=run.dag_id, run_id=run.run_id)
+    payload = calibration_payload(row)
+    print(f"recorded calibration set id {payload['calibration_set_id']} (as_of {payload['as_of']})")
+    return RecordedSet(payload)
+
+
+def publish(request: CalibrationRequest, payload: Mapping[str, Any]) -> str:
+    """Publish atomically; never over a newer as_of; keep :previous; announce. Return the outcome."""
+    from fraudcal_airflow.connections import calibration_redis
+    from fraudcal_airflow.publish import live_key, publish_calibration_set
+
+    key = live_key(payload["model_type"], payload["model_version"])
+    if not request.publish:
+        print(f"publish=false: {key} left as it is")
+        return "not_published"
+    outcome = publish_calibration_set(calibration_redis(), dict(payload), request.ttl_hours)
+    print(f"{key}: {outcome.value} (as_of {payload['as_of']})")
+    return outcome.value
+
+
+def repair_versions(conn: Any, request: CalibrationRequest) -> list[str]:
+    """The versions whose NULL intervals a run repairs: the requested ones, else every known one."""
+    from fraudcal_airflow.db.prediction_log import requested_or_known_versions
+
+    return requested_or_known_versions(
+        conn, request.source, request.model_type, request.model_versions, CalibrationInputError
+    )
+
+
+def repair_intervals(request: CalibrationRequest, run: RunInfo) -> int:
+    """Fill the data interval's predictions the online service left without an interval.
+
+    Uses the backfill's as-of UPDATE over the data interval, overwrite off: a prediction made
+    at t gets the newest set with as_of <= t, so the set this run computes (as_of = the
+    interval end) is never used for the interval's own predictions. A version is only repaired
+    when the day's own set (as_of = the interval start) exists, so that rows are never filled
+    from an older set because the right one is not computed yet. Airflow backfill runs skip
+    the repair (history is ``backfill_prediction_intervals``' job), and so does a CSV source
+    (a file has no interval columns). Returns the rows written.
+    """
+    from fraudcal_airflow.connections import fraud_db_connection
+    from fraudcal_airflow.db import intervals
+    from fraudcal_airflow.db.calibration_sets import versions_with_set_at
+
+    if not request.repair or run.is_backfill:
+        print("repair skipped (repair=false, or an Airflow backfill run: backfill_prediction_intervals fills history)")
+        return 0
+    if request.source == CSV_SOURCE:
+        print("nothing to repair (a CSV source has no interval columns)")
+        return 0
+    time_to = run.as_of
+    start = run.interval_start
+    time_from = start if start is not None and start < time_to else time_to - timedelta(days=1)
+    with fraud_db_connection() as conn:
+        versions = repair_versions(conn, request)
+        ready = versions_with_set_at(conn, request.model_type, versions, RESIDUAL_METHOD, time_from)
+        for version in sorted(set(versions) - set(ready)):
+            print(f"{version}: no calibration set with as_of {time_from:%Y-%m-%d %H:%M} yet; its day is left to the backfill")
+        if not ready:
+            return 0
+        backfill = intervals.BackfillRequest(
+            source=request.source,
+            model_type=request.model_type,
+            model_versions=tuple(ready),
+            time_from=time_from,
+            time_to=time_to,
+            coverage_level=request.repair_coverage_level,
+            overwrite=False,
+        )
+        chunks, rows = intervals.plan_chunks(conn, backfill)
+        written = sum(intervals.apply_chunk(conn, backfill, chunk) for chunk in chunks)
+        unfilled = intervals.unfilled_by_reason(conn, backfill)
+    print(
+        f"repaired {written:,} of {rows:,} NULL intervals in [{time_from:%Y-%m-%d %H:%M}, {time_to:%Y-%m-%d %H:%M}); "
+        f"still unfilled: {unfilled or 'none'}"
+    )
+    return written

@@ -1,0 +1,161 @@
+"""The steps of ``report_coverage``: build and archive the report, then e-mail it.
+
+The figures are the core's (:func:`fraudcal.coverage.version_figures`) over one binary COPY
+per version; presentation is :mod:`fraudcal_airflow.reporting.coverage`; archiving and mail
+are shared with the drift report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fraudcal.defaults import DEFAULT_REPORT_DAYS, RESIDUAL_METHOD, SUPPORTED_LEVELS
+from fraudcal_airflow.dates import parse_day
+from fraudcal_airflow.errors import ReportInputError
+from fraudcal_airflow.runtime import RunInfo
+
+
+def report_period(
+    date_from: str | None, date_to: str | None, latest_labeled_day: date | None, today: date
+) -> tuple[date, date]:
+    """The report's inclusive dates: as given, or the last 7 days that end with a label.
+
+    Raises
+    ------
+    ReportInputError
+        When only one date is given, a date is not ``YYYY-MM-DD``, or the range is reversed.
+    """
+    if bool(date_from) != bool(date_to):
+        raise ReportInputError(
+            f"give both date_from and date_to, or neither (default: the last {DEFAULT_REPORT_DAYS} labeled days)"
+        )
+    if date_from:
+        first, last = parse_day("date_from", date_from, ReportInputError), parse_day("date_to", date_to, ReportInputError)
+        if first > last:
+            raise ReportInputError(f"date_from={date_from} is after date_to={date_to}; the range is inclusive")
+        return first, last
+    last = latest_labeled_day or today
+    return last - timedelta(days=DEFAULT_REPORT_DAYS - 1), last
+
+
+@dataclass(frozen=True)
+class ArchivedReport:
+    """A report archived in ``fraudcal.report_runs`` and ``folder``, ready to send."""
+
+    report_id: int
+    folder: str
+    subject: str
+    status: str
+    recipients: list[str]
+    charts: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: datetime | None = None) -> ArchivedReport:
+    """Compute the figures, draw the charts, render the HTML and archive everything in ``folder``."""
+    from fraudcal_airflow.connections import fraud_db_connection, fraud_db_copy_connection
+    from fraudcal_airflow.dates import utc_day_range
+    from fraudcal_airflow.db import prediction_log
+    from fraudcal_airflow.db.calibration_sets import newest_set_ages
+    from fraudcal_airflow.db.migrations import apply_migrations
+    from fraudcal_airflow.reporting import coverage as report
+    from fraudcal_airflow.reporting.archive import archive_report
+    from fraudcal_airflow.reporting.mail import run_url
+
+    now = now or datetime.now(UTC)
+    model_type, source = params["model_type"], params["source"]
+    copy_conn = fraud_db_copy_connection()
+    try:
+        with fraud_db_connection() as conn:
+            apply_migrations(conn)
+            versions = prediction_log.requested_or_known_versions(
+                conn, source, model_type, params["model_versions"], ReportInputError
+            )
+            latest = prediction_log.latest_labeled_day(conn, source, model_type, versions)
+            first, last = report_period(params["date_from"], params["date_to"], latest, now.date())
+            time_from, time_to = utc_day_range(first, last, ReportInputError)
+            rows = {
+                version: prediction_log.labeled_predictions_in_force(
+                    copy_conn, source, model_type, version, time_from, time_to, SUPPORTED_LEVELS
+                )
+                for version in versions
+            }
+            figures = report.build_figures(
+                rows,
+                ages=newest_set_ages(conn, model_type, versions, RESIDUAL_METHOD, now),
+                level=params["coverage_level"],
+                narrow_threshold=params["narrow_threshold"],
+                stale_after_hours=params["stale_after_hours"],
+            )
+            subject = report.subject_line(figures, model_type, versions, first, last)
+            charts = report.render_charts(figures)
+            html = report.render_html(
+                figures,
+                {
+                    "subject": subject,
+                    "model_type": model_type,
+                    "date_from": first,
+                    "date_to": last,
+                    "dag_id": run.dag_id,
+                    "run_id": run.run_id,
+                    "run_url": run_url(run.dag_id, run.run_id),
+                },
+            )
+            report_id = archive_report(
+                conn,
+                folder,
+                report_type=report.REPORT_TYPE,
+                html=html,
+                charts=charts,
+                csv_text=report.figures_csv(figures),
+                row={
+                    "dag_id": run.dag_id,
+                    "run_id": run.run_id,
+                    "model_type": model_type,
+                    "model_versions": versions,
+                    "date_from": first,
+                    "date_to": last,
+                    "status": figures["status"],
+                    "subject": subject,
+                    "recipients": params["recipients"],
+                    "figures": figures,
+                },
+            )
+    finally:
+        copy_conn.close()
+    print(f"{subject}\narchived as fraudcal.report_runs id {report_id}: {folder / 'report.html'}")
+    for finding in figures["findings"]:
+        print(f"finding: {finding}")
+    return ArchivedReport(report_id, str(folder), subject, figures["status"], list(params["recipients"]), sorted(charts))
+
+
+def send_report(archived: Mapping[str, Any]) -> str:
+    """Send the archived report through ``smtp_default``; record when the server accepted it.
+
+    Returns the Message-ID.
+    """
+    from fraudcal_airflow.connections import SMTP_CONN_ID, fraud_db_connection
+    from fraudcal_airflow.db.report_runs import mark_report_sent
+    from fraudcal_airflow.reporting.archive import read_archived
+    from fraudcal_airflow.reporting.mail import build_message, send_message
+
+    html, charts, csv_text = read_archived(Path(archived["folder"]), archived["charts"])
+    message = build_message(
+        subject=archived["subject"],
+        sender=None,
+        recipients=archived["recipients"],
+        html=html,
+        charts=charts,
+        csv_text=csv_text,
+    )
+    send_message(message, SMTP_CONN_ID)
+    with fraud_db_connection() as conn:
+        mark_report_sent(conn, archived["report_id"])
+    print(f"sent to {', '.join(archived['recipients'])}: {archived['subject']}")
+    return message["Message-ID"]

@@ -1,0 +1,188 @@
+"""The DAG steps called directly, without Airflow's context: requests, periods, rules.
+
+Each step takes explicit arguments, so these tests build them by hand; the DAG runs themselves
+are in tests/integration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from fraudcal_airflow.dates import as_of_for_run, parse_date_range, utc_day_range
+from fraudcal_airflow.errors import BackfillInputError, CalibrationInputError, ReportInputError
+from fraudcal_airflow.runtime import RunInfo
+from fraudcal_airflow.steps import backfill, calibrate, coverage_report, drift_report
+
+CALIBRATION_PARAMS = {
+    "model_type": "fraud_detector",
+    "model_versions": ["v2", "v1"],
+    "source": "fraud_log",
+    "csv_path": None,
+    "window_days": 30,
+    "min_samples": 30,
+    "coverage_levels": [99, 90],
+    "narrow_threshold": 0.2,
+    "ttl_hours": 36,
+    "publish": True,
+    "repair": True,
+    "repair_coverage_level": 90,
+}
+
+
+def test_calibration_request_sorts_levels_and_keeps_the_versions():
+    request = calibrate.CalibrationRequest.from_params(CALIBRATION_PARAMS)
+    assert request.coverage_levels == (90, 99)
+    assert request.model_versions == ("v2", "v1")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"csv_path": "x.csv"}, "csv_path 'x.csv' is only read with source='csv'"),
+        ({"window_days": 0}, "window_days=0 must be an integer in 1..365"),
+    ],
+)
+def test_calibration_request_refuses_what_the_form_cannot(change, message):
+    with pytest.raises(CalibrationInputError, match=message) as error:
+        calibrate.CalibrationRequest.from_params({**CALIBRATION_PARAMS, **change})
+    # an input error fails the task at once: Airflow never retries an AirflowFailException
+    assert isinstance(error.value, AirflowFailException) and isinstance(error.value, ValueError)
+
+
+def test_version_plan_and_snapshot_round_trip_through_json():
+    import json
+
+    plan = calibrate.VersionPlan("v1", "2025-01-21T00:00:00+00:00", "2025-02-20T00:00:00+00:00")
+    snapshot = calibrate.Snapshot(plan, "/tmp/s.npz", 12, {"success": True})
+    assert calibrate.Snapshot.from_dict(json.loads(json.dumps(snapshot.as_dict()))) == snapshot
+    assert plan.window == (datetime(2025, 1, 21, tzinfo=UTC), datetime(2025, 2, 20, tzinfo=UTC))
+
+
+def test_recorded_set_announces_only_which_set():
+    payload = {"model_type": "m", "model_version": "v1", "as_of": "2025-02-20T00:00:00Z", "calibration_set_id": 7}
+    extra = calibrate.RecordedSet({**payload, "levels": {}, "n": 3}).asset_extra
+    assert extra == payload
+
+
+BACKFILL_PARAMS = {
+    "model_type": "fraud_detector",
+    "source": "fraud_log",
+    "date_from": "2025-02-01",
+    "date_to": "2025-02-03",
+    "coverage_level": 95,
+    "chunk_size": 5000,
+    "overwrite": False,
+}
+
+
+def test_backfill_request_is_the_half_open_utc_range_of_the_inclusive_dates():
+    request = backfill.request_from_params(BACKFILL_PARAMS, ["v1"])
+    assert (request.time_from, request.time_to) == (
+        datetime(2025, 2, 1, tzinfo=UTC),
+        datetime(2025, 2, 4, tzinfo=UTC),
+    )
+    assert (request.coverage_level, request.chunk_size, request.model_versions) == (95, 5000, ("v1",))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"date_from": "2025-02-30"}, "date_from='2025-02-30' is not an ISO date"),
+        ({"date_to": "31/01/2025"}, "date_to='31/01/2025' is not an ISO date"),
+        ({"date_from": "2025-02-10"}, "date_from=2025-02-10 is after date_to=2025-02-03"),
+        ({"date_to": None}, "date_to is required"),
+    ],
+)
+def test_backfill_request_names_the_bad_date(change, message):
+    with pytest.raises(BackfillInputError, match=message):
+        backfill.request_from_params({**BACKFILL_PARAMS, **change}, ["v1"])
+
+
+def test_verification_extra_gives_the_inclusive_last_day():
+    request = backfill.request_from_params(BACKFILL_PARAMS, ["v1"]).as_dict()
+    result = backfill.Verification(request, False, 10, 10, {}, {"sampled": 0})
+    assert result.asset_extra["date_from"] == "2025-02-01"
+    assert result.asset_extra["date_to"] == "2025-02-03"
+
+
+def test_one_date_range_rule_for_every_dag():
+    assert parse_date_range("2025-03-01", "2025-03-01") == utc_day_range(date(2025, 3, 1), date(2025, 3, 1))
+    assert parse_date_range("2025-03-01", "2025-03-01")[1] == datetime(2025, 3, 2, tzinfo=UTC)
+
+
+def test_report_period_defaults_to_the_last_seven_labeled_days():
+    assert coverage_report.report_period(None, None, date(2025, 2, 28), date(2025, 6, 1)) == (
+        date(2025, 2, 22),
+        date(2025, 2, 28),
+    )
+    # no label at all: the seven days up to today
+    assert coverage_report.report_period(None, None, None, date(2025, 6, 1)) == (date(2025, 5, 26), date(2025, 6, 1))
+    assert coverage_report.report_period("2025-01-01", "2025-01-03", None, date(2025, 6, 1)) == (
+        date(2025, 1, 1),
+        date(2025, 1, 3),
+    )
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "message"),
+    [
+        ("2025-01-01", None, "give both date_from and date_to"),
+        ("2025-01-05", "2025-01-01", "date_from=2025-01-05 is after date_to=2025-01-01"),
+        ("2025-13-01", "2025-12-01", "date_from='2025-13-01' is not an ISO date"),
+    ],
+)
+def test_report_period_refuses_bad_dates(date_from, date_to, message):
+    with pytest.raises(ReportInputError, match=message):
+        coverage_report.report_period(date_from, date_to, None, date(2025, 6, 1))
+
+
+DRIFT_PARAMS = {
+    "model_type": "fraud_detector",
+    "model_versions": [],
+    "source": "fraud_log",
+    "reference_days": 28,
+    "pr_auc_drop": 0.1,
+    "psi_warn": 0.1,
+    "psi_alert": 0.25,
+    "band_sigmas": 3,
+    "coverage_level": 95,
+    "recipients": ["a@example.com"],
+    "send_digest": False,
+}
+
+
+def test_drift_request_carries_the_thresholds_and_refuses_warn_above_alert():
+    request = drift_report.DriftRequest.from_params(DRIFT_PARAMS)
+    assert request.thresholds.coverage_level == 95 and request.thresholds.psi_alert == 0.25
+    with pytest.raises(ReportInputError, match="psi_warn=0.3 must not exceed psi_alert=0.25"):
+        drift_report.DriftRequest.from_params({**DRIFT_PARAMS, "psi_warn": 0.3})
+
+
+def test_retraining_request_names_only_alerting_versions():
+    results = [
+        {"model_version": "v1", "day": "2025-02-10", "alerts": []},
+        {
+            "model_version": "v2",
+            "day": "2025-02-10",
+            "alerts": [
+                {"rule": "PSI", "metric": "psi", "value": 0.4, "threshold": 0.25},
+                {"rule": "band", "metric": "fraud_rate", "value": 0.09, "threshold": 3},
+            ],
+        },
+    ]
+    assert drift_report.retraining_request("m", results[:1]) is None
+    assert drift_report.retraining_request("m", results) == {
+        "model_type": "m",
+        "day": "2025-02-10",
+        "versions": {"v2": {"rules": ["PSI", "band"], "values": {"psi": 0.4, "fraud_rate": 0.09}}},
+    }
+
+
+def test_run_info_knows_a_backfill_run_and_its_as_of():
+    run = RunInfo("d", "r", "backfill", datetime(2025, 2, 20, tzinfo=UTC), None, {})
+    assert run.is_backfill and not RunInfo("d", "r", "scheduled", run.as_of, None, {}).is_backfill
+    # a run without a data interval calibrates as of the last midnight before it was queued
+    assert as_of_for_run(None, datetime(2025, 2, 20, 17, 5, tzinfo=UTC)) == datetime(2025, 2, 20, tzinfo=UTC)
