@@ -83,7 +83,7 @@ def calibrate_fraud_model():
             """Compute q and k per level, ECE, Brier and the window statistics."""
             from fraudcal_airflow.steps import calibrate
 
-            return calibrate.compute(_request()[0], calibrate.Snapshot.from_dict(validated))
+            return calibrate.compute(_request()[0], calibrate.Snapshot.from_dict(validated)).to_dict()
 
         @task(task_display_name="Record in PostgreSQL", outlets=[CALIBRATION_SETS])
         def record(values: dict) -> dict:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from fraudcal.defaults import DEFAULT_LEVEL, SUPPORTED_LEVELS
 from fraudcal_dev import services
 
 BENCH_DATABASE = "fraudcal_bench"
@@ -99,6 +100,16 @@ def main() -> int:
     return 0
 
 
+def bench_statement(name: str) -> str:
+    """``include/sql/bench/<name>.sql`` with the shared ``{labeled_window}`` filter composed in."""
+    from psycopg import sql
+
+    from fraudcal_airflow.db.sql import load_sql
+
+    window = sql.SQL(load_sql("bench/labeled_window"))  # its "--" header comment ends at its newline
+    return sql.SQL(load_sql(f"bench/{name}")).format(labeled_window=window).as_string()
+
+
 def calibration_section(url: str, repeat: int) -> None:
     print("== calibration: extract + compute one calibration set ==")
     import numpy as np
@@ -110,67 +121,65 @@ def calibration_section(url: str, repeat: int) -> None:
     from fraudcal.conformal import conformal_rank
     from fraudcal_airflow.db.pgcopy import parse_binary_copy
     from fraudcal_airflow.db.prediction_log import extract_outcomes
-    from fraudcal_airflow.db.sql import load_sql
+    from fraudcal_airflow.db.sql import log_statement
     from fraudcal_airflow.outcomes import load_snapshot, save_snapshot
 
     window = {"window_start": START, "window_end": START + timedelta(days=DAYS)}
     key = {"model_type": "fraud_detector", "model_version": "v1", **window}
     fast = psycopg.connect(url)
     limit_conn = psycopg2.connect(url)
-    n = fast.execute(load_sql("bench/count_labeled"), key).fetchone()[0]
+    n = fast.execute(bench_statement("count_labeled"), key).fetchone()[0]
     print(f"window holds {n:,} labeled outcomes of fraud_detector/v1\n")
 
-    def limit() -> None:
+    def raw_copy(statement: str) -> io.BytesIO:
         buffer = io.BytesIO()
         with limit_conn.cursor() as cur:
-            cur.copy_expert(cur.mogrify(load_sql("bench/labeled_pairs_fraud_log"), key).decode(), buffer)
+            cur.copy_expert(cur.mogrify(statement, key).decode(), buffer)
         limit_conn.commit()
+        return buffer
+
+    def limit() -> None:
+        buffer = raw_copy(bench_statement("labeled_pairs_fraud_log"))
         parse_binary_copy(buffer.getbuffer(), [("probability", "float8"), ("label", "bool")])
 
     copy_conn = psycopg2.connect(url)
+    # fraudcal's own extraction statement, timed without parsing its output
+    production_copy = log_statement("prediction_log/labeled_outcomes", "fraud_log").as_string()
 
     def raw_copy_four_columns() -> None:
-        buffer = io.BytesIO()
-        with limit_conn.cursor() as cur:
-            cur.copy_expert(cur.mogrify(load_sql("bench/labeled_outcomes_raw_copy"), key).decode(), buffer)
-        limit_conn.commit()
+        raw_copy(production_copy)
 
     def extract() -> object:
         return extract_outcomes(
             copy_conn, "fraud_log", "fraud_detector", "v1", window["window_start"], window["window_end"]
         )
 
-    def extract_and_compute() -> None:
-        outcomes = extract()
+    def compute(labeled) -> None:
         compute_calibration_set(
-            outcomes.probabilities,
-            outcomes.labels,
+            labeled.probabilities,
+            labeled.labels,
             model_type="fraud_detector",
             model_version="v1",
             window_start=window["window_start"],
             window_end=window["window_end"],
         )
+
+    def extract_and_compute() -> None:
+        compute(extract())
 
     outcomes = extract()
     snapshot = save_snapshot(outcomes, __import__("pathlib").Path("/tmp/fraudcal-bench-snapshot.npz"))
 
     def compute_only() -> None:
-        compute_calibration_set(
-            outcomes.probabilities,
-            outcomes.labels,
-            model_type="fraud_detector",
-            model_version="v1",
-            window_start=window["window_start"],
-            window_end=window["window_end"],
-        )
+        compute(outcomes)
 
     def snapshot_round_trip() -> None:
         load_snapshot(save_snapshot(outcomes, snapshot))
 
-    fractions = [conformal_rank(n, level) / n for level in (90, 95, 99)]
+    fractions = [conformal_rank(n, level) / n for level in SUPPORTED_LEVELS]
 
     def percentile_disc() -> None:
-        fast.execute(load_sql("bench/quantiles_percentile_disc"), {**key, "fractions": fractions}).fetchone()
+        fast.execute(bench_statement("quantiles_percentile_disc"), {**key, "fractions": fractions}).fetchone()
         fast.commit()
 
     def read_sql() -> None:
@@ -178,7 +187,7 @@ def calibration_section(url: str, repeat: int) -> None:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frame = pd.read_sql(load_sql("bench/labeled_pairs_select"), fast, params=key)
+            frame = pd.read_sql(bench_statement("labeled_pairs_select"), fast, params=key)
         fast.commit()
         np.asarray(frame["probability"])
 
@@ -294,7 +303,7 @@ def backfill_section(url: str) -> None:
             in_force = intervals.set_in_force(sets, version, predicted_at)
             if in_force is None:
                 continue
-            interval = prediction_intervals([probability], in_force["levels"]["90"]["quantile"], 1.0)
+            interval = prediction_intervals([probability], in_force["levels"][str(DEFAULT_LEVEL)]["quantile"], 1.0)
             lower, upper = float(interval.lower[0]), float(interval.upper[0])
             updates.append((lower, upper, upper - lower, in_force["calibration_score"], row_id))
         with legacy.cursor() as cur:
@@ -384,7 +393,7 @@ def drift_section(repeat: int) -> None:
             ks_statistic(reference, current),
         ),
         "fraudcal full daily figures (+ PR/ROC-AUC, ECE, coverage)": lambda: day_metrics(
-            current, reference, current, labels, {90: quantile, 95: quantile, 99: quantile}
+            current, reference, current, labels, {level: quantile for level in SUPPORTED_LEVELS}
         ),
     }
     medians = median_seconds(candidates, repeat)

@@ -68,12 +68,11 @@ def output_to(path: Path):
 
 def class_coverage(snapshot: Path, quantile: float) -> tuple[float, float, float]:
     """Coverage of the interval on the calibration window: overall, legitimate, fraud."""
-    from fraudcal.conformal import interval_contains, prediction_intervals
+    from fraudcal.coverage import interval_covers
     from fraudcal_airflow.outcomes import load_snapshot
 
     outcomes = load_snapshot(snapshot)
-    intervals = prediction_intervals(outcomes.probabilities, quantile, 0.2)
-    covered = interval_contains(intervals.lower, intervals.upper, outcomes.labels)
+    covered = interval_covers(outcomes.probabilities, outcomes.labels, quantile)
     fraud = outcomes.labels == 1
     return float(covered.mean()), float(covered[~fraud].mean()), float(covered[fraud].mean())
 
@@ -97,6 +96,7 @@ def main() -> int:
     import redis
     from airflow.utils import db
 
+    from fraudcal.defaults import DEFAULT_LEVEL, SUPPORTED_LEVELS
     from fraudcal.online import interval_for_score
     from fraudcal_airflow.publish import live_key
     from fraudcal_dev.dagtest import load_dag, run_dag, task_states, xcom_values
@@ -134,7 +134,8 @@ def main() -> int:
         )
     )
     print("      calibration sets published to Redis:\n")
-    header = f"{'key':<44} {'as_of':<21} {'n':>7} {'fraud':>6} {'q90':>7} {'q95':>7} {'q99':>7} {'1-ECE':>7}  publish"
+    quantile_names = "".join(f" {'q' + str(level):>7}" for level in SUPPORTED_LEVELS)
+    header = f"{'key':<44} {'as_of':<21} {'n':>7} {'fraud':>6}{quantile_names} {'1-ECE':>7}  publish"
     print(header)
     print("-" * len(header))
     payloads = {}
@@ -142,15 +143,15 @@ def main() -> int:
         key = live_key("fraud_detector", version)
         payload = json.loads(client.get(key))
         payloads[version] = payload
-        q = {level: entry["quantile"] for level, entry in payload["levels"].items()}
+        quantiles = "".join(f" {payload['levels'][str(level)]['quantile']:>7.4f}" for level in SUPPORTED_LEVELS)
         print(
-            f"{key:<44} {payload['as_of']:<21} {payload['n']:>7,} {payload['n_positive']:>6,} "
-            f"{q['90']:>7.4f} {q['95']:>7.4f} {q['99']:>7.4f} {payload['calibration_score']:>7.4f}  {outcomes[version]}"
+            f"{key:<44} {payload['as_of']:<21} {payload['n']:>7,} {payload['n_positive']:>6,}"
+            f"{quantiles} {payload['calibration_score']:>7.4f}  {outcomes[version]}"
         )
-    print("\nWhat the 90 % intervals cover on their own calibration window (the method's known weakness):")
+    print(f"\nWhat the {DEFAULT_LEVEL} % intervals cover on their own calibration window (the method's known weakness):")
     for version, payload in payloads.items():
         overall, legitimate, fraud = class_coverage(
-            Path(extracted[version]["snapshot"]), payload["levels"]["90"]["quantile"]
+            Path(extracted[version]["snapshot"]), payload["levels"][str(DEFAULT_LEVEL)]["quantile"]
         )
         print(f"  {version}: overall {overall:.1%}, legitimate {legitimate:.1%}, confirmed fraud {fraud:.1%}")
     print("\nWhat the online service computes for a score of 0.92 (fraudcal.online.interval_for_score):")
@@ -216,6 +217,7 @@ def drifting_model_history(db_url: str, today: datetime, events: int) -> int:
     import psycopg
     import psycopg2
 
+    from fraudcal.defaults import DEFAULT_REFERENCE_DAYS
     from fraudcal.drift import DriftThresholds
     from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
     from fraudcal_airflow.db.migrations import apply_migrations
@@ -251,7 +253,7 @@ def drifting_model_history(db_url: str, today: datetime, events: int) -> int:
                     model_type=DRIFTING_MODEL,
                     version=version,
                     day=(start + timedelta(days=offset)).date(),
-                    reference_days=28,
+                    reference_days=DEFAULT_REFERENCE_DAYS,
                     thresholds=DriftThresholds(),
                     run_id="demo-history",
                 )

@@ -125,7 +125,7 @@ def residual_scores(probabilities: ArrayLike, labels: ArrayLike) -> NDArray[np.f
     Raises
     ------
     fraudcal.inputs.InvalidOutcomesError
-        If the inputs break the contract of :mod:`fraudcal.inputs`.
+        If a probability is NaN or outside [0, 1], a label is not 0/1, or the shapes differ.
 
     Examples
     --------

@@ -52,7 +52,7 @@ def average_precision(probabilities: ArrayLike, labels: ArrayLike) -> float:
     Raises
     ------
     fraudcal.inputs.InvalidOutcomesError
-        If the inputs break the contract of :mod:`fraudcal.inputs`.
+        If a score is not a probability in [0, 1] or a label is not 0/1.
     """
     p, y = checked_outcomes(probabilities, labels)
     positives = int(y.sum())
@@ -74,7 +74,7 @@ def roc_auc(probabilities: ArrayLike, labels: ArrayLike) -> float:
     Raises
     ------
     fraudcal.inputs.InvalidOutcomesError
-        If the inputs break the contract of :mod:`fraudcal.inputs`.
+        If a score is not a probability in [0, 1] or a label is not 0/1 (ranks need clean input).
     """
     from scipy.stats import rankdata
 

@@ -83,7 +83,7 @@ def expected_calibration_error(probabilities: ArrayLike, labels: ArrayLike, n_bi
     Raises
     ------
     fraudcal.inputs.InvalidOutcomesError
-        If the inputs break the contract of :mod:`fraudcal.inputs`.
+        If a probability is NaN or outside [0, 1] (a NaN would make the ECE NaN) or a label is not 0/1.
 
     Examples
     --------
@@ -112,7 +112,7 @@ def brier_score(probabilities: ArrayLike, labels: ArrayLike) -> float:
     Raises
     ------
     fraudcal.inputs.InvalidOutcomesError
-        If the inputs break the contract of :mod:`fraudcal.inputs`.
+        If a probability or label breaks the rules of :mod:`fraudcal.inputs` (a label 2 would inflate it).
 
     Examples
     --------
@@ -148,7 +148,7 @@ def outcome_statistics(probabilities: ArrayLike, labels: ArrayLike) -> OutcomeSt
     Raises
     ------
     fraudcal.inputs.InvalidOutcomesError
-        If the inputs break the contract of :mod:`fraudcal.inputs`.
+        If the outcomes break the rules of :mod:`fraudcal.inputs`; the statistics are never computed on them.
     """
     p, y = checked_outcomes(probabilities, labels)
     n = int(p.size)

@@ -150,7 +150,7 @@ def generate_prediction_log(config: SyntheticConfig = SyntheticConfig()) -> pd.D
     DataFrame
         Columns ``person_id, site_id, model_type, model_version, predicted_at,
         fraud_probability, risk_level, actual_fraud_detected`` (nullable boolean: ``<NA>``
-        while unlabeled), ready for :mod:`fraudcal_airflow.synthetic_load`.
+        while unlabeled), ready to be loaded into PostgreSQL (``fraudcal_dev.synthetic_load`` does, for demos and tests).
     """
     import xgboost as xgb
 

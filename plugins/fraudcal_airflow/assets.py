@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-#: Emitted each time a calibration set is recorded in ``fraudcal.calibration_sets``;
-#: ``report_coverage`` is scheduled on it. The event's extra names the model version,
-#: ``as_of``, the set's id and whether it went live in Redis.
+#: Emitted each time a calibration set is recorded in ``fraudcal.calibration_sets`` (before it
+#: is published); ``report_coverage`` is scheduled on it. The event's extra names the set:
+#: ``model_type``, ``model_version``, ``as_of`` and ``calibration_set_id``
+#: (:attr:`fraudcal_airflow.steps.calibrate.RecordedSet.asset_extra`).
 CALIBRATION_SETS = Asset(name="fraudcal_calibration_sets", uri="fraudcal://calibration_sets", group="fraudcal")
 
-#: Emitted by ``backfill_prediction_intervals`` when it has written intervals onto historical
-#: predictions; the extra carries the request, rows written and the verification summary.
+#: Emitted by ``backfill_prediction_intervals``' verify task (not in a dry run); the extra
+#: carries ``model_type``, ``date_from``, ``date_to`` (inclusive), ``rows_written`` and the rows
+#: left ``unfilled`` by reason (:attr:`fraudcal_airflow.steps.backfill.Verification.asset_extra`).
 PREDICTION_INTERVALS = Asset(
     name="fraudcal_prediction_intervals", uri="fraudcal://prediction_intervals", group="fraudcal"
 )

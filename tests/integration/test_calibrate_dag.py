@@ -240,6 +240,10 @@ def live_sentinel(clean):
     return redis_client.get(live_key("fraud_detector", "v1"))
 
 
+#: The task a failed validation fails (the first, and here only, mapped version).
+VALIDATE = "calibrate_version.validate[0]"
+
+
 def assert_failed_and_nothing_lost(
     dag_run, failed_task: str, pg, redis_client, sentinel: bytes, output: str, message: str
 ):
@@ -298,15 +302,8 @@ def test_label_outside_0_1_fails_validation(clean, live_sentinel, capfd):
         dag_run = run_dag(DAG_ID, "2025-02-20", {"model_versions": ["v1"], "source": "prediction_log"})
     finally:
         pg.execute("UPDATE ml_prediction_log SET actual_outcome = 0 WHERE id = %s", (row_id,))
-    assert_failed_and_nothing_lost(
-        dag_run,
-        "calibrate_version.validate[0]",
-        pg,
-        redis_client,
-        live_sentinel,
-        "".join(capfd.readouterr()),
-        "label must be 0 or 1: 1 of",
-    )
+    output = "".join(capfd.readouterr())
+    assert_failed_and_nothing_lost(dag_run, VALIDATE, pg, redis_client, live_sentinel, output, "label must be 0 or 1: 1 of")
 
 
 def _csv_rows(n: int) -> pd.DataFrame:
@@ -349,15 +346,8 @@ def test_bad_csv_rows_fail_validation(clean, live_sentinel, capfd, import_dir, c
 def test_too_few_outcomes_fails_validation(clean, live_sentinel, capfd):
     pg, redis_client = clean
     dag_run = run_dag(DAG_ID, "2025-02-20", {"model_versions": ["v1"], "min_samples": 1_000_000})
-    assert_failed_and_nothing_lost(
-        dag_run,
-        "calibrate_version.validate[0]",
-        pg,
-        redis_client,
-        live_sentinel,
-        "".join(capfd.readouterr()),
-        "row count must be at least min_samples=1000000: observed",
-    )
+    message = "row count must be at least min_samples=1000000: observed"
+    assert_failed_and_nothing_lost(dag_run, VALIDATE, pg, redis_client, live_sentinel, "".join(capfd.readouterr()), message)
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_the_report_rows_read_the_generic_log_as_well(both_logs, pg, copy_conn):
     # calibrated but not reported. Both logs hold the same predictions here.
     rows = {
         source: prediction_log.labeled_predictions_in_force(
-            copy_conn, source, "fraud_detector", "v1", START, END, SUPPORTED_LEVELS
+            copy_conn, prediction_log.VersionPeriod(source, "fraud_detector", "v1", START, END), SUPPORTED_LEVELS
         )
         for source in DB_SOURCES
     }

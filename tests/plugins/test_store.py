@@ -57,3 +57,23 @@ def test_a_set_violating_the_table_rules_is_not_stored(pg, db_url):
     with psycopg.connect(db_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
         record_calibration_set(conn, bad, dag_id="d", run_id="r")
     assert pg.execute("SELECT count(*) FROM fraudcal.calibration_sets").fetchone()[0] == 0
+
+
+def test_the_health_table_stores_every_supported_level(pg):
+    # The drift figures are keyed by fraudcal.defaults.SUPPORTED_LEVELS; the table (migration
+    # 0003) has one column per level and figure. A new level needs a migration, and this says so.
+    from fraudcal.defaults import DEFAULT_LEVEL, SUPPORTED_LEVELS
+    from fraudcal_airflow.db.sql import load_sql
+
+    columns = {
+        row[0]
+        for row in pg.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'fraudcal' AND table_name = 'model_health_daily'"
+        )
+    }
+    upsert = load_sql("drift/upsert_daily_health")
+    for level in SUPPORTED_LEVELS:
+        for figure in (f"covered_{level}", f"coverage_{level}", f"coverage_fraud_{level}"):
+            assert figure in columns and f"%({figure})s" in upsert, figure
+    assert f"mean_width_{DEFAULT_LEVEL}" in columns

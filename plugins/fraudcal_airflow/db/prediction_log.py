@@ -12,6 +12,7 @@ Postgres provider does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -121,21 +122,35 @@ def extract_outcomes(
     )
 
 
+@dataclass(frozen=True)
+class VersionPeriod:
+    """The predictions of one model version in one log, made in ``[time_from, time_to)``."""
+
+    source: str
+    model_type: str
+    model_version: str
+    time_from: datetime
+    time_to: datetime
+
+    def params(self) -> dict[str, Any]:
+        """The bound parameters of the statements that read it."""
+        return {
+            "model_type": self.model_type,
+            "model_version": self.model_version,
+            "time_from": self.time_from,
+            "time_to": self.time_to,
+        }
+
+
 def quantile_column(level: int | str) -> str:
     """The name of a level's quantile in :func:`labeled_predictions_in_force` (``q90``)."""
     return f"q{level}"
 
 
 def labeled_predictions_in_force(
-    copy_conn: psycopg2.extensions.connection,
-    source: str,
-    model_type: str,
-    model_version: str,
-    time_from: datetime,
-    time_to: datetime,
-    levels: Sequence[int],
+    copy_conn: psycopg2.extensions.connection, period: VersionPeriod, levels: Sequence[int]
 ) -> dict[str, np.ndarray]:
-    """One version's labeled predictions in ``[time_from, time_to)`` with the quantiles in force.
+    """The labeled predictions of ``period``, each with the quantiles of the set in force.
 
     Returns
     -------
@@ -152,15 +167,8 @@ def labeled_predictions_in_force(
         ("high_risk", "bool"),
         *[(quantile_column(level), "float8") for level in levels],
     ]
-    params = {
-        "model_type": model_type,
-        "model_version": model_version,
-        "time_from": time_from,
-        "time_to": time_to,
-        "method": RESIDUAL_METHOD,
-    }
-    statement = log_statement("prediction_log/labeled_predictions_in_force", source, levels)
-    return _copy(copy_conn, statement, params, columns)
+    statement = log_statement("prediction_log/labeled_predictions_in_force", period.source, levels)
+    return _copy(copy_conn, statement, {**period.params(), "method": RESIDUAL_METHOD}, columns)
 
 
 def without_unusable_probabilities(rows: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
@@ -183,15 +191,7 @@ def latest_labeled_day(conn: psycopg.Connection, source: str, model_type: str, v
     return day
 
 
-def scores(
-    copy_conn: psycopg2.extensions.connection,
-    source: str,
-    model_type: str,
-    model_version: str,
-    time_from: datetime,
-    time_to: datetime,
-) -> np.ndarray:
-    """Every probability (labeled or not) of one version in ``[time_from, time_to)``; NaN for NULL."""
-    params = {"model_type": model_type, "model_version": model_version, "time_from": time_from, "time_to": time_to}
-    rows = _copy(copy_conn, log_statement("prediction_log/scores", source), params, [("probability", "float8")])
-    return rows["probability"]
+def scores(copy_conn: psycopg2.extensions.connection, period: VersionPeriod) -> np.ndarray:
+    """Every probability (labeled or not) of ``period``; NaN for NULL."""
+    statement = log_statement("prediction_log/scores", period.source)
+    return _copy(copy_conn, statement, period.params(), [("probability", "float8")])["probability"]

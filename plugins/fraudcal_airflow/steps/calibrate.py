@@ -15,12 +15,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fraudcal.defaults import RESIDUAL_METHOD
 from fraudcal_airflow.db.sources import CSV_SOURCE, DB_SOURCES
 from fraudcal_airflow.errors import CalibrationInputError
 from fraudcal_airflow.runtime import RunInfo
+
+if TYPE_CHECKING:
+    from fraudcal.calibration_set import CalibrationSet
 
 log = logging.getLogger(__name__)
 
@@ -225,13 +228,10 @@ def validate(request: CalibrationRequest, snapshot: Snapshot, run: RunInfo) -> S
     return Snapshot(snapshot.plan, snapshot.path, snapshot.n, report.summary())
 
 
-def compute(request: CalibrationRequest, snapshot: Snapshot) -> dict[str, Any]:
+def compute(request: CalibrationRequest, snapshot: Snapshot) -> CalibrationSet:
     """Compute the version's calibration set (q and k per level, ECE, Brier, statistics).
 
-    Returns
-    -------
-    dict
-        :meth:`fraudcal.calibration_set.CalibrationSet.to_dict` of the set.
+    Its :meth:`~fraudcal.calibration_set.CalibrationSet.to_dict` is what the task returns.
     """
     from dataclasses import replace
 
@@ -254,7 +254,7 @@ def compute(request: CalibrationRequest, snapshot: Snapshot) -> dict[str, Any]:
     )
     calibration_set = replace(calibration_set, validation=snapshot.validation or {})
     print(f"levels {calibration_set.levels}, calibration_score {calibration_set.calibration_score:.4f}")
-    return calibration_set.to_dict()
+    return calibration_set
 
 
 @dataclass(frozen=True)

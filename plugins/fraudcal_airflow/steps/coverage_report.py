@@ -82,7 +82,9 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
             time_from, time_to = utc_day_range(first, last, ReportInputError)
             rows = {
                 version: prediction_log.labeled_predictions_in_force(
-                    copy_conn, source, model_type, version, time_from, time_to, SUPPORTED_LEVELS
+                    copy_conn,
+                    prediction_log.VersionPeriod(source, model_type, version, time_from, time_to),
+                    SUPPORTED_LEVELS,
                 )
                 for version in versions
             }

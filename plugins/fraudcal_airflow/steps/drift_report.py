@@ -73,9 +73,8 @@ class DriftRequest:
 
 def _in_force(copy_conn: Any, source: str, model_type: str, version: str, start, end) -> dict:
     """Labeled predictions with the quantiles in force; rows without a usable probability left out."""
-    rows = prediction_log.labeled_predictions_in_force(
-        copy_conn, source, model_type, version, start, end, SUPPORTED_LEVELS
-    )
+    period = prediction_log.VersionPeriod(source, model_type, version, start, end)
+    rows = prediction_log.labeled_predictions_in_force(copy_conn, period, SUPPORTED_LEVELS)
     return prediction_log.without_unusable_probabilities(rows)[0]
 
 
@@ -86,10 +85,10 @@ def compute_day(
     from fraudcal.drift import day_metrics
 
     start, end = midnight(day), midnight(day) + timedelta(days=1)
-    scores = prediction_log.scores(copy_conn, source, model_type, version, start, end)
-    reference_scores = prediction_log.scores(
-        copy_conn, source, model_type, version, start - timedelta(days=reference_days), start
-    )
+    VersionPeriod = prediction_log.VersionPeriod
+    scores = prediction_log.scores(copy_conn, VersionPeriod(source, model_type, version, start, end))
+    reference_start = start - timedelta(days=reference_days)
+    reference_scores = prediction_log.scores(copy_conn, VersionPeriod(source, model_type, version, reference_start, start))
     labeled = _in_force(copy_conn, source, model_type, version, start, end)
     return day_metrics(
         scores,
