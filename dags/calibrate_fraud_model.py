@@ -88,10 +88,10 @@ def calibrate_fraud_model():
         @task(task_display_name="Record in PostgreSQL", outlets=[CALIBRATION_SETS])
         def record(values: dict) -> dict:
             """Upsert the set into fraudcal.calibration_sets; emit the Asset event naming it."""
-            from fraudcal_airflow.runtime import current_run, set_asset_extra
+            from fraudcal_airflow.runtime import set_asset_extra
             from fraudcal_airflow.steps import calibrate
 
-            recorded = calibrate.record(values, current_run())
+            recorded = calibrate.record(values, *_request())
             set_asset_extra(CALIBRATION_SETS, recorded.asset_extra)
             return recorded.payload
 

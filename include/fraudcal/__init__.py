@@ -39,6 +39,8 @@ calibration_set
     DESIGN.md section 3.3.
 online
     What the online service does with a payload and a new score.
+names
+    The one rule for model types and versions that reach Redis keys, file names and mail headers.
 coverage
     What the intervals really did: coverage per class with Wilson intervals, widths,
     automation and threshold replay, and the status of a coverage report.

@@ -274,10 +274,15 @@ def version_figures(
     p, y, high, day = p[in_force], y[in_force], high[in_force], day[in_force]
     q = {lvl: values[in_force] for lvl, values in q.items()}
     figures["n"] = int(p.size)
+    # Said whether or not anything could be measured: a newly deployed version with labels but
+    # no set yet is exactly the case a reader must see.
+    figures["newest_set_age_hours"] = newest_set_age_hours
+    figures["set_stale"] = newest_set_age_hours is None or newest_set_age_hours > stale_after_hours
     if p.size == 0:
-        figures.update(
-            status="amber", findings=[f"{model_version}: no labeled outcomes with a calibration set in force"]
-        )
+        findings = [f"{model_version}: no labeled outcomes with a calibration set in force"]
+        if figures["set_stale"]:
+            findings.append(_stale_finding(model_version, newest_set_age_hours, stale_after_hours))
+        figures.update(status="red" if figures["set_stale"] else "amber", findings=findings)
         return figures
 
     figures["coverage"] = {}
@@ -311,8 +316,6 @@ def version_figures(
     figures["threshold_replay"] = threshold_replay(width, high, y)
     figures["reliability"] = reliability_bins(p, y)
     figures["ece"] = expected_calibration_error(p, y)
-    figures["newest_set_age_hours"] = newest_set_age_hours
-    figures["set_stale"] = newest_set_age_hours is None or newest_set_age_hours > stale_after_hours
 
     status = "green"
     for group, wording in (
@@ -332,10 +335,7 @@ def version_figures(
         findings.append(f"{model_version}: coverage below target beyond the Wilson interval on {', '.join(low_days)}")
         status = _worse(status, "amber")
     if figures["set_stale"]:
-        age = (
-            "no calibration set" if newest_set_age_hours is None else f"newest set is {newest_set_age_hours:.0f} h old"
-        )
-        findings.append(f"{model_version}: stale calibration ({age}; limit {stale_after_hours:.0f} h)")
+        findings.append(_stale_finding(model_version, newest_set_age_hours, stale_after_hours))
         status = _worse(status, "red")
     tickets = figures["automation"]
     if tickets["auto_tickets"]:
@@ -350,6 +350,12 @@ def version_figures(
         )
     figures.update(status=status, findings=findings)
     return figures
+
+
+def _stale_finding(model_version: str, newest_set_age_hours: float | None, stale_after_hours: float) -> str:
+    """The sentence for a version whose newest set is missing or older than the limit."""
+    age = "no calibration set" if newest_set_age_hours is None else f"newest set is {newest_set_age_hours:.0f} h old"
+    return f"{model_version}: stale calibration ({age}; limit {stale_after_hours:.0f} h)"
 
 
 def _worse(current: str, candidate: str) -> str:

@@ -8,6 +8,8 @@ own subclass, so a log line says which kind of run was given bad input.
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from fraudcal import names
+
 
 class InputError(AirflowFailException, ValueError):
     """Bad input: a Param, a connection, a file, or the data itself."""
@@ -23,6 +25,11 @@ class BackfillInputError(InputError):
 
 class ReportInputError(InputError):
     """Bad input to ``report_coverage`` or ``report_drift``."""
+
+
+class UnsafeNameError(InputError, names.UnsafeNameError):
+    """A model type or version that would reach a Redis key, a file name or a mail header but
+    breaks :data:`fraudcal.names.SAFE_NAME_PATTERN` (e.g. ``v1:previous``, ``a/b``)."""
 
 
 class VerificationError(AirflowFailException):

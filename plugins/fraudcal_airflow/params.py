@@ -27,6 +27,7 @@ from fraudcal.defaults import (
     STALE_AFTER_HOURS,
     SUPPORTED_LEVELS,
 )
+from fraudcal.names import MAIL_ADDRESS_PATTERN, MAX_MAIL_ADDRESS_LENGTH, MAX_NAME_LENGTH, SAFE_NAME_PATTERN
 from fraudcal_airflow.db.sources import DB_SOURCES, PREDICTION_LOGS, SOURCES
 
 DEFAULT_MODEL_TYPE = "fraud_detector"
@@ -34,14 +35,15 @@ _SOURCE_NAMES = ", ".join(f"{name} = {log.table}" for name, log in PREDICTION_LO
 
 
 def model_type_param() -> Param:
-    """The model_type of the prediction log."""
+    """The model_type of the prediction log (a safe name: it reaches Redis keys and file names)."""
     return Param(
         DEFAULT_MODEL_TYPE,
         type="string",
         minLength=1,
-        maxLength=100,
+        maxLength=MAX_NAME_LENGTH,
+        pattern=SAFE_NAME_PATTERN,
         title="Model type",
-        description="model_type in the prediction log.",
+        description="model_type in the prediction log: letters, digits, '.', '_', '-'.",
     )
 
 
@@ -50,10 +52,10 @@ def model_versions_param(description: str) -> Param:
     return Param(
         [],
         type="array",
-        items={"type": "string", "minLength": 1, "maxLength": 200},
+        items={"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": SAFE_NAME_PATTERN},
         uniqueItems=True,
         title="Model versions",
-        description=description,
+        description=f"{description} Each: letters, digits, '.', '_', '-'.",
     )
 
 
@@ -89,9 +91,14 @@ def recipients_param() -> Param:
         ["fraud-ops@example.com"],
         type="array",
         minItems=1,
-        items={"type": "string", "format": "email"},
+        items={
+            "type": "string",
+            "format": "email",
+            "maxLength": MAX_MAIL_ADDRESS_LENGTH,
+            "pattern": MAIL_ADDRESS_PATTERN,
+        },
         title="Recipients",
-        description="E-mail addresses, one per line.",
+        description="Plain e-mail addresses (name@domain), one per line.",
     )
 
 
@@ -153,6 +160,13 @@ def calibrate_fraud_model() -> dict[str, Param]:
         "repair_coverage_level": coverage_level_param(
             "Repair: coverage level (%)",
             "Level whose interval fills the data interval's predictions left NULL by the online service.",
+        ),
+        "replace_other_source": Param(
+            False,
+            type="boolean",
+            title="Replace a set from another source",
+            description="Off: a set from this source never replaces a stored or live set computed from another "
+            "source (e.g. a CSV over the fraud log's set); such a run fails and nothing live changes.",
         ),
     }
 

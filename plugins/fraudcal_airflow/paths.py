@@ -30,9 +30,14 @@ def import_dir() -> Path:
 
 
 def safe_name(value: str) -> str:
-    """A file-system-safe, collision-free name for a model version or run id."""
+    """A file-system-safe, collision-free name for a model version or run id.
+
+    A plain file name whatever ``value`` holds (``/``, ``..``, ``<``, CR/LF, non-ASCII): at most
+    60 of ``[A-Za-z0-9._-]``, never starting or ending with ``.``, then ``-`` and 8 hex digits of
+    the value's SHA-256, so that two values that read alike (``a/b``, ``a_b``) stay apart.
+    """
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", value)[:60].strip("._") or "x"
-    return f"{readable}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+    return f"{readable}-{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 def run_folder(kind: str, dag_id: str, run_id: str, name: str) -> Path:

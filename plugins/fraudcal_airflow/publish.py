@@ -7,6 +7,10 @@ so Redis runs it as a single atomic step: no reader ever sees a half-published s
 publishers cannot interleave. A set replaces the live one only if its ``as_of`` is not older,
 so a backfill of an old date never overwrites the live set. Every change is announced on the
 channel ``fraudcal:calibration:updated``.
+
+A key is only ever built from names that match :data:`fraudcal.names.SAFE_NAME_PATTERN` (no
+``:``, so version ``v1:previous`` can never be version v1's rollback key); any other name is
+refused with :class:`~fraudcal_airflow.errors.UnsafeNameError` before Redis is touched.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from fraudcal.names import check_name
+from fraudcal_airflow.errors import UnsafeNameError
 
 if TYPE_CHECKING:
     import redis
@@ -62,12 +69,20 @@ class PublishOutcome(StrEnum):
 
 
 def live_key(model_type: str, model_version: str) -> str:
-    """Return the Redis key of a model version's live calibration set."""
+    """Return the Redis key of a model version's live calibration set.
+
+    Raises
+    ------
+    UnsafeNameError
+        If either name breaks :data:`fraudcal.names.SAFE_NAME_PATTERN`.
+    """
+    check_name("model_type", model_type, UnsafeNameError)
+    check_name("model_version", model_version, UnsafeNameError)
     return f"{KEY_PREFIX}:{model_type}:{model_version}"
 
 
 def previous_key(model_type: str, model_version: str) -> str:
-    """Return the Redis key of the set the live one replaced."""
+    """Return the Redis key of the set the live one replaced (names checked as by :func:`live_key`)."""
     return f"{live_key(model_type, model_version)}:previous"
 
 
@@ -89,10 +104,16 @@ def publish_calibration_set(client: redis.Redis, payload: dict[str, Any], ttl_ho
         A payload from :func:`fraudcal.calibration_set.calibration_payload`.
     ttl_hours : float
         Expiry of the live and previous keys.
+
+    Raises
+    ------
+    UnsafeNameError
+        If the payload's model_type or model_version breaks the name rule; nothing is written.
     """
     if ttl_hours <= 0:
         raise ValueError(f"ttl_hours={ttl_hours!r} must be positive")
     model_type, model_version = payload["model_type"], payload["model_version"]
+    live, previous = live_key(model_type, model_version), previous_key(model_type, model_version)
     message = json.dumps(
         {
             "model_type": model_type,
@@ -105,8 +126,8 @@ def publish_calibration_set(client: redis.Redis, payload: dict[str, Any], ttl_ho
     result = client.eval(
         _PUBLISH_SCRIPT,
         2,
-        live_key(model_type, model_version),
-        previous_key(model_type, model_version),
+        live,
+        previous,
         encode_payload(payload),
         payload["as_of"],
         max(1, round(ttl_hours * 3600)),

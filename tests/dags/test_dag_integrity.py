@@ -110,6 +110,7 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "publish": True,
         "repair": True,
         "repair_coverage_level": 90,
+        "replace_other_source": False,
     }
 
 

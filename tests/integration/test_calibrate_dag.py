@@ -388,3 +388,82 @@ def test_sql_injection_in_model_versions_is_bound_as_data(clean, live_sentinel, 
         f"unknown model_version(s) [{attack!r}]",
     )
     assert pg.execute("SELECT count(*) FROM noc_fraud_prediction_log").fetchone()[0] == len(synthetic_log)
+
+
+def _csv_of_log_rows(synthetic_log, n: int) -> pd.DataFrame:
+    """``n`` of the log's own v1 outcomes of the window before 2025-02-20, as a CSV source."""
+    window = synthetic_log[
+        (synthetic_log["model_version"] == "v1")
+        & (synthetic_log["predicted_at"] >= "2025-01-21")
+        & (synthetic_log["predicted_at"] < "2025-02-20")
+        & synthetic_log["actual_fraud_detected"].notna()
+    ].head(n)
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, len(window) + 1),
+            "model_type": "fraud_detector",
+            "model_version": "v1",
+            "predicted_at": window["predicted_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "probability": window["fraud_probability"].to_numpy(),
+            "label": window["actual_fraud_detected"].astype(float).to_numpy(),
+        }
+    )
+
+
+@pytest.mark.parametrize("publish", [True, False], ids=["publish", "record-only"])
+def test_a_csv_set_never_erases_the_record_of_the_live_set(clean, synthetic_log, import_dir, publish):
+    # Found by probing: a 500-row CSV calibration of v1 for the same as_of overwrote the row of
+    # the live set computed from the log, and with publish=false Redis kept serving a payload
+    # whose calibration_set_id then pointed at the CSV's numbers.
+    pg, redis_client = clean
+    assert run_dag(DAG_ID, "2025-02-20", {"model_versions": ["v1"]}).state == "success"
+    live_before, rows_before = redis_client.get(live_key("fraud_detector", "v1")), stored_sets(pg)
+    _csv_of_log_rows(synthetic_log, 500).to_csv(import_dir / "v1.csv", index=False)
+    conf = {"source": "csv", "csv_path": "v1.csv", "publish": publish}
+    refused = run_dag(DAG_ID, "2025-02-20", conf)
+    assert refused.state == "failed" and task_states(refused)["calibrate_version.record[0]"] == "failed"
+    assert stored_sets(pg) == rows_before  # the live set's row, byte for byte
+    assert redis_client.get(live_key("fraud_detector", "v1")) == live_before
+
+    replaced = run_dag(DAG_ID, "2025-02-20", {**conf, "replace_other_source": True})
+    assert replaced.state == "success", task_states(replaced)
+    kept = pg.execute(
+        "SELECT id, source, n, superseded_at IS NOT NULL, published_at IS NOT NULL "
+        "FROM fraudcal.calibration_sets ORDER BY id"
+    ).fetchall()
+    live_id = json.loads(live_before)["calibration_set_id"]
+    # the set that was live keeps its row and its numbers, marked published and superseded
+    assert kept[0] == (live_id, "fraud_log", rows_before[0][7], True, True)
+    assert kept[1][1:4] == ("csv", 500, False)
+    payload = live(redis_client)
+    if publish:
+        assert payload["calibration_set_id"] == kept[1][0] and payload["source"] == "csv"
+    else:
+        # still the log's set, and its id still points at the log's numbers
+        assert redis_client.get(live_key("fraud_detector", "v1")) == live_before
+        n_of_live = pg.execute("SELECT n FROM fraudcal.calibration_sets WHERE id = %s", (live_id,)).fetchone()[0]
+        assert n_of_live == payload["n"] == rows_before[0][7]
+
+
+def test_a_newer_csv_set_does_not_replace_a_live_set_from_the_log_unasked(clean, synthetic_log, import_dir):
+    pg, redis_client = clean
+    assert run_dag(DAG_ID, "2025-02-19", {"model_versions": ["v1"]}).state == "success"
+    live_before = redis_client.get(live_key("fraud_detector", "v1"))
+    _csv_of_log_rows(synthetic_log, 500).to_csv(import_dir / "v1.csv", index=False)
+    dag_run = run_dag(DAG_ID, "2025-02-20", {"source": "csv", "csv_path": "v1.csv"})
+    assert task_states(dag_run)["calibrate_version.publish[0]"] == "failed"
+    assert redis_client.get(live_key("fraud_detector", "v1")) == live_before
+    # recorded for the audit trail, never published
+    assert pg.execute(
+        "SELECT source, published_at IS NULL FROM fraudcal.calibration_sets WHERE as_of = '2025-02-20'"
+    ).fetchall() == [("csv", True)]
+
+
+def test_a_run_for_a_future_date_is_refused(clean, capfd):
+    pg, redis_client = clean
+    future = (datetime.now(UTC).date() + pd.Timedelta(days=3)).isoformat()
+    dag_run = run_dag(DAG_ID, future, {"model_versions": ["v1"]})
+    assert dag_run.state == "failed" and task_states(dag_run)["plan"] == "failed"
+    assert "is later than now" in "".join(capfd.readouterr())
+    assert pg.execute("SELECT count(*) FROM fraudcal.calibration_sets").fetchone()[0] == 0
+    assert live(redis_client) is None

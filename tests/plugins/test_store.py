@@ -34,7 +34,7 @@ def test_migrations_apply_once_and_are_recorded(pg, db_url):
     assert set(migration_names(OWNED_MIGRATIONS)) <= recorded
 
 
-def test_upsert_is_idempotent_and_keeps_run_id_when_nothing_changed(pg, db_url):
+def test_recording_is_idempotent_and_keeps_run_id_when_nothing_changed(pg, db_url):
     with psycopg.connect(db_url) as conn:
         first = record_calibration_set(conn, _set(), dag_id="d", run_id="run-1")
         again = record_calibration_set(conn, _set(), dag_id="d", run_id="run-2")
@@ -42,13 +42,36 @@ def test_upsert_is_idempotent_and_keeps_run_id_when_nothing_changed(pg, db_url):
     assert pg.execute("SELECT count(*) FROM fraudcal.calibration_sets").fetchone()[0] == 1
 
 
-def test_upsert_with_new_numbers_updates_the_same_row(pg, db_url):
+def test_new_numbers_supersede_the_current_row_and_keep_it(pg, db_url):
     with psycopg.connect(db_url) as conn:
         first = record_calibration_set(conn, _set(seed=0), dag_id="d", run_id="run-1")
         changed = record_calibration_set(conn, _set(seed=1), dag_id="d", run_id="run-2")
-    assert changed["id"] == first["id"]
-    assert changed["run_id"] == "run-2" and changed["levels"] != first["levels"]
-    assert changed["computed_at"] > first["computed_at"]
+    assert changed["id"] != first["id"] and changed["run_id"] == "run-2" and changed["levels"] != first["levels"]
+    rows = pg.execute(
+        "SELECT id, levels, run_id, superseded_at IS NOT NULL FROM fraudcal.calibration_sets ORDER BY id"
+    ).fetchall()
+    # the first set is still there, with its own numbers, retired; the new one is current
+    assert rows == [(first["id"], first["levels"], "run-1", True), (changed["id"], changed["levels"], "run-2", False)]
+    current = pg.execute("SELECT id FROM fraudcal.current_calibration_sets").fetchall()
+    assert current == [(changed["id"],)]
+
+
+def test_a_set_from_another_source_never_erases_the_stored_one(pg, db_url):
+    from dataclasses import replace
+
+    from fraudcal_airflow.db.calibration_sets import OtherSourceError
+
+    with psycopg.connect(db_url) as conn:
+        from_log = record_calibration_set(conn, _set(seed=0), dag_id="d", run_id="log")
+        from_csv = replace(_set(seed=1), source="csv")
+        with pytest.raises(OtherSourceError, match="computed from source 'fraud_log'.*replace_other_source=true"):
+            record_calibration_set(conn, from_csv, dag_id="d", run_id="csv")
+        assert pg.execute("SELECT id, run_id FROM fraudcal.calibration_sets").fetchall() == [(from_log["id"], "log")]
+        replaced = record_calibration_set(conn, from_csv, dag_id="d", run_id="csv", replace_other_source=True)
+    sources = pg.execute(
+        "SELECT source, superseded_at IS NOT NULL FROM fraudcal.calibration_sets ORDER BY id"
+    ).fetchall()
+    assert sources == [("fraud_log", True), ("csv", False)] and replaced["source"] == "csv"
 
 
 def test_a_set_violating_the_table_rules_is_not_stored(pg, db_url):

@@ -12,7 +12,7 @@ COPY (
     WITH sets AS MATERIALIZED (
         SELECT array_agg(as_of ORDER BY as_of) AS as_ofs,
                {quantile_arrays}
-          FROM fraudcal.calibration_sets
+          FROM fraudcal.current_calibration_sets
          WHERE model_type = %(model_type)s AND model_version = %(model_version)s AND method = %(method)s
     )
     SELECT p.id,

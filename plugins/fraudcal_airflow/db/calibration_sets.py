@@ -1,8 +1,10 @@
-"""The table ``fraudcal.calibration_sets``: record a set, and read the sets back.
+"""The table ``fraudcal.calibration_sets``: record a set, and read the current sets back.
 
-The table is the audit trail of every set computed, the fallback when Redis is down, and
-the as-of source of backfills and reports (DESIGN.md 3.2). Its columns are the fields of
-:class:`fraudcal.calibration_set.CalibrationSet` (``to_dict``) plus the run that wrote it.
+The table is the audit trail of every set recorded (rows are never rewritten: a changed set
+supersedes the current row, migration 0004), the fallback when Redis is down, and the as-of
+source of backfills and reports, which read the view ``fraudcal.current_calibration_sets``
+(DESIGN.md 3.2). Its columns are the fields of :class:`fraudcal.calibration_set.CalibrationSet`
+(``to_dict``) plus the run that wrote it, ``superseded_at`` and ``published_at``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fraudcal_airflow.db.sql import load_sql
+from fraudcal_airflow.errors import InputError
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,13 +25,31 @@ if TYPE_CHECKING:
 JSON_COLUMNS = ("levels", "validation")
 
 
-def record_calibration_set(
-    conn: psycopg.Connection, calibration_set: CalibrationSet, *, dag_id: str | None, run_id: str | None
-) -> dict[str, Any]:
-    """Upsert one calibration set in one transaction and return the stored row.
+class OtherSourceError(InputError):
+    """A set would replace the current set of its key, which another source computed."""
 
-    When an identical set is already stored (a re-run of the same date over the same data),
-    the row is left exactly as it is, ``run_id`` and ``computed_at`` included.
+
+def record_calibration_set(
+    conn: psycopg.Connection,
+    calibration_set: CalibrationSet,
+    *,
+    dag_id: str | None,
+    run_id: str | None,
+    replace_other_source: bool = False,
+) -> dict[str, Any]:
+    """Record one calibration set in one transaction and return its current row.
+
+    Rows are never rewritten. When an identical set is already current for the key (a re-run
+    of the same date over the same data), nothing is written and that row is returned,
+    ``id``, ``run_id`` and ``computed_at`` included. When the numbers differ (late labels), the
+    current row is superseded (kept, with ``superseded_at``) and the new set gets a row of its
+    own, so the record of every set that was ever live survives.
+
+    Raises
+    ------
+    OtherSourceError
+        When the current row came from another source (e.g. the fraud log, and this set from a
+        CSV) and ``replace_other_source`` is off; nothing is written.
     """
     from psycopg.rows import dict_row
     from psycopg.types.json import Jsonb
@@ -36,12 +57,31 @@ def record_calibration_set(
     values = calibration_set.to_dict()
     values.update({column: Jsonb(values[column]) for column in JSON_COLUMNS}, dag_id=dag_id, run_id=run_id)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(load_sql("calibration/upsert_calibration_set"), values)
-        row = cur.fetchone()
-        if row is None:  # identical set already stored: nothing was written
-            cur.execute(load_sql("calibration/calibration_set_by_key"), values)
-            row = cur.fetchone()
-    return dict(row)
+        while True:
+            current = cur.execute(load_sql("calibration/current_set_for_update"), values).fetchone()
+            if current is None:
+                inserted = cur.execute(load_sql("calibration/insert_calibration_set"), values).fetchone()
+                if inserted is not None:
+                    return dict(inserted)
+                continue  # another run inserted the key meanwhile: compare with its row
+            differs = current.pop("differs")
+            if not differs:
+                return dict(current)
+            if current["source"] != calibration_set.source and not replace_other_source:
+                raise OtherSourceError(
+                    f"{calibration_set.model_type}/{calibration_set.model_version} as_of "
+                    f"{calibration_set.as_of:%Y-%m-%d %H:%M}: the stored set (id {current['id']}, n={current['n']:,}) "
+                    f"was computed from source {current['source']!r}; a set from {calibration_set.source!r} "
+                    "replaces it only with the Param replace_other_source=true. Nothing was recorded or published."
+                )
+            cur.execute(load_sql("calibration/supersede_set"), {"id": current["id"]})
+            return dict(cur.execute(load_sql("calibration/insert_calibration_set"), values).fetchone())
+
+
+def mark_published(conn: psycopg.Connection, calibration_set_id: int) -> None:
+    """Record that the set is (or was found) live in Redis."""
+    with conn.transaction():
+        conn.execute(load_sql("calibration/mark_published"), {"id": calibration_set_id})
 
 
 def sets_of_model(

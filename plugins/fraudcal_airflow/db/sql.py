@@ -1,7 +1,7 @@
 """Load SQL statements from ``include/sql`` by name, and compose them for one prediction log.
 
 Every statement fraudcal runs lives in a ``.sql`` file with a header comment; code refers to
-it by its path without the extension (``"calibration/upsert_calibration_set"``). Values are
+it by its path without the extension (``"calibration/insert_calibration_set"``). Values are
 always bound as parameters (``%(name)s``), never formatted into the text. The only text
 composed in is identifiers (and fixed expressions built from them) taken from fraudcal's own
 registries: the prediction logs (:mod:`fraudcal_airflow.db.sources`) and the supported

@@ -73,8 +73,21 @@ def alert_charts(
             axis.legend(fontsize=7)
             axis.tick_params(labelsize=7)
             figure.autofmt_xdate()
-            charts[f"{result['model_version']}-{metric}.png"] = figure_png(figure)
+            charts[alert_chart_name(result["model_version"], metric)] = figure_png(figure)
     return charts
+
+
+def alert_chart_name(model_version: str, metric: str) -> str:
+    """File (and ``cid:``) name of one alert chart.
+
+    The version goes through :func:`fraudcal_airflow.paths.safe_name` (readable part + hash),
+    never raw: a version read from the log may hold ``/``, ``..``, ``<`` or CR/LF. A metric is
+    one of the core's fixed names, kept readable when it is a safe name.
+    """
+    from fraudcal.names import is_safe_name
+    from fraudcal_airflow.paths import safe_name
+
+    return f"{safe_name(model_version)}-{metric if is_safe_name(metric) else safe_name(metric)}.png"
 
 
 def alert_subject(model_type: str, results: list[dict], day: date) -> str:

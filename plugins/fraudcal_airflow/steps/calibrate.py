@@ -43,6 +43,7 @@ class CalibrationRequest:
     publish: bool
     repair: bool
     repair_coverage_level: int
+    replace_other_source: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CalibrationRequest:
@@ -72,6 +73,7 @@ class CalibrationRequest:
             publish=bool(params["publish"]),
             repair=bool(params["repair"]),
             repair_coverage_level=int(params["repair_coverage_level"]),
+            replace_other_source=bool(params.get("replace_other_source", False)),
         )
 
 
@@ -119,17 +121,41 @@ def _read_csv(request: CalibrationRequest, import_dir: Path | None):
     return outcomes.read_csv_outcomes(outcomes.resolve_csv_path(request.csv_path, import_dir or paths.import_dir()))
 
 
-def plan(request: CalibrationRequest, as_of: datetime, *, import_dir: Path | None = None) -> list[VersionPlan]:
+def check_as_of(as_of: datetime, now: datetime) -> None:
+    """Refuse an ``as_of`` later than ``now``.
+
+    A set published with a future ``as_of`` would make every later daily run end ``stale``
+    (the publish is monotone in ``as_of``) and freeze the live set until that date.
+
+    Raises
+    ------
+    CalibrationInputError
+    """
+    if as_of > now:
+        raise CalibrationInputError(
+            f"as_of {as_of:%Y-%m-%d %H:%M} UTC (the run's data interval end) is later than now "
+            f"({now:%Y-%m-%d %H:%M} UTC): a set for a future date would freeze the live set until then; "
+            "trigger the run for a past or current date"
+        )
+
+
+def plan(
+    request: CalibrationRequest, as_of: datetime, *, import_dir: Path | None = None, now: datetime | None = None
+) -> list[VersionPlan]:
     """Apply fraudcal's migrations and list the versions to calibrate as of ``as_of``.
 
     An empty request means every version with labeled outcomes in the window. A requested
     version that never logged a prediction is an input error (bound as a query parameter,
     so a value such as ``"v1'; DROP TABLE ..."`` is only ever compared, never executed).
+    An ``as_of`` later than ``now`` (default: the current time) is refused (:func:`check_as_of`).
     """
+    from datetime import UTC
+
     from fraudcal_airflow.connections import fraud_db_connection
     from fraudcal_airflow.db import prediction_log
     from fraudcal_airflow.db.migrations import apply_migrations
 
+    check_as_of(as_of, now or datetime.now(UTC))
     window_start = as_of - timedelta(days=request.window_days)
     if request.source in DB_SOURCES:
         with fraud_db_connection() as conn:
@@ -269,29 +295,59 @@ class RecordedSet:
         return {key: self.payload[key] for key in ("model_type", "model_version", "as_of", "calibration_set_id")}
 
 
-def record(values: Mapping[str, Any], run: RunInfo) -> RecordedSet:
-    """Upsert the set into ``fraudcal.calibration_sets``; return its payload."""
+def record(values: Mapping[str, Any], request: CalibrationRequest, run: RunInfo) -> RecordedSet:
+    """Record the set in ``fraudcal.calibration_sets`` (never over another source's set
+    without ``replace_other_source``); return its payload."""
     from fraudcal.calibration_set import CalibrationSet, calibration_payload
     from fraudcal_airflow.connections import fraud_db_connection
     from fraudcal_airflow.db.calibration_sets import record_calibration_set
 
     with fraud_db_connection() as conn:
-        row = record_calibration_set(conn, CalibrationSet.from_dict(values), dag_id=run.dag_id, run_id=run.run_id)
+        row = record_calibration_set(
+            conn,
+            CalibrationSet.from_dict(values),
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            replace_other_source=request.replace_other_source,
+        )
     payload = calibration_payload(row)
     print(f"recorded calibration set id {payload['calibration_set_id']} (as_of {payload['as_of']})")
     return RecordedSet(payload)
 
 
 def publish(request: CalibrationRequest, payload: Mapping[str, Any]) -> str:
-    """Publish atomically; never over a newer as_of; keep :previous; announce. Return the outcome."""
-    from fraudcal_airflow.connections import calibration_redis
-    from fraudcal_airflow.publish import live_key, publish_calibration_set
+    """Publish atomically; never over a newer as_of; keep :previous; announce. Return the outcome.
+
+    A live set computed from another source (e.g. the fraud log, when this set comes from a
+    CSV) is replaced only with ``replace_other_source``; otherwise the run fails here, the set
+    stays recorded (not published) and the live set is untouched. A set that is live after
+    the publish gets ``published_at`` in the table.
+
+    Raises
+    ------
+    CalibrationInputError
+        When the live set came from another source and ``replace_other_source`` is off.
+    """
+    from fraudcal_airflow.connections import calibration_redis, fraud_db_connection
+    from fraudcal_airflow.db.calibration_sets import mark_published
+    from fraudcal_airflow.publish import PublishOutcome, live_key, publish_calibration_set, read_live_payload
 
     key = live_key(payload["model_type"], payload["model_version"])
     if not request.publish:
         print(f"publish=false: {key} left as it is")
         return "not_published"
-    outcome = publish_calibration_set(calibration_redis(), dict(payload), request.ttl_hours)
+    client = calibration_redis()
+    live = read_live_payload(client, payload["model_type"], payload["model_version"])
+    if live is not None and live.get("source") != payload["source"] and not request.replace_other_source:
+        raise CalibrationInputError(
+            f"{key} serves a set computed from source {live.get('source')!r} (as_of {live.get('as_of')}, "
+            f"n={live.get('n')}); this set (id {payload['calibration_set_id']}) comes from {payload['source']!r} "
+            "and replaces it only with the Param replace_other_source=true. It is recorded, not published."
+        )
+    outcome = publish_calibration_set(client, dict(payload), request.ttl_hours)
+    if outcome != PublishOutcome.STALE:
+        with fraud_db_connection() as conn:
+            mark_published(conn, payload["calibration_set_id"])
     print(f"{key}: {outcome.value} (as_of {payload['as_of']})")
     return outcome.value
 

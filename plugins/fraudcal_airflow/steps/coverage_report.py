@@ -107,6 +107,7 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
                     "dag_id": run.dag_id,
                     "run_id": run.run_id,
                     "run_url": run_url(run.dag_id, run.run_id),
+                    "chart_files": sorted(charts),
                 },
             )
             report_id = archive_report(
