@@ -8,7 +8,7 @@ WITH target AS (
       FROM noc_fraud_prediction_log AS p
      CROSS JOIN LATERAL (
            SELECT (cs.levels -> %(level)s ->> 'quantile')::double precision AS quantile, cs.calibration_score
-             FROM fraudcal.calibration_sets AS cs
+             FROM fraudcal.current_calibration_sets AS cs
             WHERE cs.model_type = p.model_type AND cs.model_version = p.model_version
               AND cs.method = %(method)s AND cs.as_of <= p.predicted_at
             ORDER BY cs.as_of DESC

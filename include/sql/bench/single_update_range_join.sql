@@ -4,7 +4,7 @@ WITH in_force AS (
     SELECT model_type, model_version, as_of,
            coalesce(lead(as_of) OVER (PARTITION BY model_type, model_version ORDER BY as_of), 'infinity') AS until,
            (levels -> %(level)s ->> 'quantile')::double precision AS quantile, calibration_score
-      FROM fraudcal.calibration_sets
+      FROM fraudcal.current_calibration_sets
      WHERE model_type = %(model_type)s AND model_version = ANY(%(model_versions)s) AND method = %(method)s
 )
 UPDATE noc_fraud_prediction_log AS p
