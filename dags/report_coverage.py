@@ -1,8 +1,9 @@
 """
 ### Coverage report: how often the intervals really contained the truth
 
-Runs after every calibration (scheduled on the `fraudcal_calibration_sets` Asset) and on
-demand. For each model version, over the period (default: the last 7 days that have labels),
+Runs after every calibration that recorded a new or changed set (scheduled on the
+`fraudcal_calibration_sets` Asset; events of re-runs over unchanged data are skipped, so three
+triggers never send three identical mails) and on demand. For each model version, over the period (default: the last 7 days that have labels),
 every labeled prediction gets the interval of the calibration set **in force when it was
 made**, and the report says:
 
@@ -53,6 +54,7 @@ def report_coverage():
         from fraudcal_airflow.steps import coverage_report
 
         run = current_run()
+        coverage_report.skip_without_news(run)
         folder = run_folder("reports", run.dag_id, run.run_id, "coverage")
         return coverage_report.build_report(run.params, run, folder=folder).as_dict()
 

@@ -30,6 +30,8 @@ class RunInfo:
         The data interval start, when the run has one.
     params : mapping
         The run's Params, as validated by Airflow.
+    triggering_extras : tuple of dict
+        The ``extra`` of each Asset event that triggered the run (empty unless asset-triggered).
     """
 
     dag_id: str
@@ -38,6 +40,7 @@ class RunInfo:
     as_of: datetime
     interval_start: datetime | None
     params: Mapping[str, Any]
+    triggering_extras: tuple[dict[str, Any], ...] = ()
 
     @property
     def is_backfill(self) -> bool:
@@ -58,6 +61,11 @@ def current_run() -> RunInfo:
         as_of=as_of_for_run(context.get("data_interval_end"), context["dag_run"].run_after),
         interval_start=plain_utc(start) if start is not None else None,
         params=dict(context["params"]),
+        triggering_extras=tuple(
+            dict(event.extra or {})
+            for events in (context.get("triggering_asset_events") or {}).values()
+            for event in events
+        ),
     )
 
 

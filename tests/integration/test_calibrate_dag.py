@@ -139,6 +139,7 @@ def test_run_records_the_set_emits_the_asset_event_and_writes_data_docs(clean):
             "model_version": "v2",
             "as_of": "2025-02-20T00:00:00Z",
             "calibration_set_id": row[0],
+            "changed": True,
         }
     ]
 
@@ -467,3 +468,20 @@ def test_a_run_for_a_future_date_is_refused(clean, capfd):
     assert "is later than now" in "".join(capfd.readouterr())
     assert pg.execute("SELECT count(*) FROM fraudcal.calibration_sets").fetchone()[0] == 0
     assert live(redis_client) is None
+
+
+def test_the_asset_event_says_whether_the_set_is_new(clean):
+    # report_coverage mails only for events with changed=True: an identical re-run must say false.
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    def extras_of(dag_run) -> list[dict]:
+        with create_session() as session:
+            events = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).all()
+            return sorted((event.extra for event in events), key=lambda extra: extra["model_version"])
+
+    first = run_dag(DAG_ID, "2025-02-20")
+    second = run_dag(DAG_ID, "2025-02-20")
+    assert [(e["model_version"], e["changed"]) for e in extras_of(first)] == [("v1", True), ("v2", True)]
+    assert [(e["model_version"], e["changed"]) for e in extras_of(second)] == [("v1", False), ("v2", False)]
+    assert [e["calibration_set_id"] for e in extras_of(first)] == [e["calibration_set_id"] for e in extras_of(second)]

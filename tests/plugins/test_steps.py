@@ -186,3 +186,16 @@ def test_run_info_knows_a_backfill_run_and_its_as_of():
     assert run.is_backfill and not RunInfo("d", "r", "scheduled", run.as_of, None, {}).is_backfill
     # a run without a data interval calibrates as of the last midnight before it was queued
     assert as_of_for_run(None, datetime(2025, 2, 20, 17, 5, tzinfo=UTC)) == datetime(2025, 2, 20, tzinfo=UTC)
+
+
+def test_an_asset_triggered_report_mails_only_news():
+    unchanged = {"model_version": "v1", "as_of": "2025-02-20T00:00:00Z", "changed": False}
+    new = {"model_version": "v2", "as_of": "2025-02-20T00:00:00Z", "changed": True}
+    assert coverage_report.news("asset_triggered", [unchanged, unchanged]) is None
+    assert coverage_report.news("asset_triggered", [unchanged, new]) == "new calibration set(s): v2 as_of 2025-02-20T00:00:00Z"
+    assert coverage_report.news("manual", []) == "a manual run"  # asked for: always mailed
+    run = RunInfo("report_coverage", "r", "asset_triggered", datetime(2025, 2, 20, tzinfo=UTC), None, {}, (unchanged,))
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match="none with a new or changed set"):
+        coverage_report.skip_without_news(run)

@@ -285,14 +285,20 @@ def compute(request: CalibrationRequest, snapshot: Snapshot) -> CalibrationSet:
 
 @dataclass(frozen=True)
 class RecordedSet:
-    """A set as stored: its Redis payload, and the extra of its Asset event."""
+    """A set as stored: its Redis payload, whether this run wrote it, and its Asset event's extra."""
 
     payload: dict[str, Any]
+    changed: bool = True
 
     @property
     def asset_extra(self) -> dict[str, Any]:
-        """What the ``fraudcal_calibration_sets`` event carries: which set was recorded."""
-        return {key: self.payload[key] for key in ("model_type", "model_version", "as_of", "calibration_set_id")}
+        """What the ``fraudcal_calibration_sets`` event carries: which set, and whether it is new.
+
+        ``changed`` is false when an identical set was already stored (a re-run over unchanged
+        data): ``report_coverage`` then has nothing new to mail.
+        """
+        keys = ("model_type", "model_version", "as_of", "calibration_set_id")
+        return {**{key: self.payload[key] for key in keys}, "changed": self.changed}
 
 
 def record(values: Mapping[str, Any], request: CalibrationRequest, run: RunInfo) -> RecordedSet:
@@ -311,8 +317,11 @@ def record(values: Mapping[str, Any], request: CalibrationRequest, run: RunInfo)
             replace_other_source=request.replace_other_source,
         )
     payload = calibration_payload(row)
-    print(f"recorded calibration set id {payload['calibration_set_id']} (as_of {payload['as_of']})")
-    return RecordedSet(payload)
+    # An identical set already stored is returned as it was, with the run that wrote it.
+    changed = (row["dag_id"], row["run_id"]) == (run.dag_id, run.run_id)
+    state = "recorded" if changed else "already stored, unchanged:"
+    print(f"{state} calibration set id {payload['calibration_set_id']} (as_of {payload['as_of']})")
+    return RecordedSet(payload, changed)
 
 
 def publish(request: CalibrationRequest, payload: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ are shared with the drift report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,37 @@ def report_period(
         return first, last
     last = latest_labeled_day or today
     return last - timedelta(days=DEFAULT_REPORT_DAYS - 1), last
+
+
+def news(run_type: str, triggering_extras: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why this run has something new to mail, or None.
+
+    A run triggered by calibration-set events mails only when one of them recorded a new or
+    changed set (``changed`` in the event's extra): re-running a calibration over unchanged data,
+    or three triggers in a row, must not send three identical mails. Manual and scheduled runs
+    always mail.
+    """
+    if run_type != "asset_triggered":
+        return f"a {run_type} run"
+    changed = [extra for extra in triggering_extras if extra.get("changed", True)]
+    if not changed:
+        return None
+    names = sorted({f"{extra.get('model_version')} as_of {extra.get('as_of')}" for extra in changed})
+    return f"new calibration set(s): {', '.join(names)}"
+
+
+def skip_without_news(run: RunInfo) -> str:
+    """Return :func:`news` of the run; skip the run's report when there is none."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    reason = news(run.run_type, run.triggering_extras)
+    if reason is None:
+        raise AirflowSkipException(
+            f"{len(run.triggering_extras)} calibration-set event(s), none with a new or changed set: "
+            "the last report still says everything; no mail"
+        )
+    print(f"reporting because of {reason}")
+    return reason
 
 
 @dataclass(frozen=True)
