@@ -231,7 +231,9 @@ def backfill_section(url: str) -> None:
     from psycopg import sql
 
     from fraudcal.conformal import prediction_intervals
+    from fraudcal.defaults import RESIDUAL_METHOD
     from fraudcal_airflow.db import intervals
+    from fraudcal_airflow.db.calibration_sets import sets_of_model
     from fraudcal_airflow.db.sql import load_sql
 
     record_daily_sets(url)
@@ -289,7 +291,7 @@ def backfill_section(url: str) -> None:
         return written, time.perf_counter() - started
 
     def row_by_row(conn, sample: int = 100_000) -> tuple[int, float]:
-        sets = intervals.load_sets(conn, "fraud_detector")
+        sets = sets_of_model(conn, "fraud_detector", RESIDUAL_METHOD)
         rows = conn.execute(
             load_sql("bench/rows_for_row_by_row"), {"limit": sample, "after": START + timedelta(days=2)}
         ).fetchall()
