@@ -28,14 +28,15 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task, task_group
 from fraudcal_airflow import params
 from fraudcal_airflow.assets import CALIBRATION_SETS
 from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
+from fraudcal_airflow.runtime import MAP_INDEX_TEMPLATE
 
 
-def _request():
-    """The Params as a checked CalibrationRequest, and the run (inside a task only)."""
+def _request(of: dict | None = None):
+    """The Params as a checked CalibrationRequest, and the run; names a mapped task by its version."""
     from fraudcal_airflow.runtime import current_request
     from fraudcal_airflow.steps.calibrate import CalibrationRequest
 
-    return current_request(CalibrationRequest)
+    return current_request(CalibrationRequest, map_index_label=of and of["model_version"])
 
 
 @dag(
@@ -60,14 +61,14 @@ def calibrate_fraud_model():
         request, run = _request()
         return [version.as_dict() for version in calibrate.plan(request, run.as_of)]
 
-    @task_group(group_id="calibrate_version")
+    @task_group(group_id="calibrate_version", default_args={"map_index_template": MAP_INDEX_TEMPLATE})
     def calibrate_version(version_plan: dict):
         @task(task_display_name="Extract labeled outcomes")
         def extract(version_plan: dict) -> dict:
             """Snapshot the version's labeled outcomes of the window into the artifacts folder."""
             from fraudcal_airflow.steps import calibrate
 
-            request, run = _request()
+            request, run = _request(of=version_plan)
             return calibrate.extract(request, calibrate.VersionPlan.from_dict(version_plan), run).as_dict()
 
         @task(task_display_name="Validate (Great Expectations)")
@@ -75,7 +76,7 @@ def calibrate_fraud_model():
             """Run the labeled-outcomes suite; fail without retry on any broken rule."""
             from fraudcal_airflow.steps import calibrate
 
-            request, run = _request()
+            request, run = _request(of=extracted)
             return calibrate.validate(request, calibrate.Snapshot.from_dict(extracted), run).as_dict()
 
         @task(task_display_name="Compute calibration set")
@@ -83,15 +84,15 @@ def calibrate_fraud_model():
             """Compute q and k per level, ECE, Brier and the window statistics."""
             from fraudcal_airflow.steps import calibrate
 
-            return calibrate.compute(_request()[0], calibrate.Snapshot.from_dict(validated)).to_dict()
+            return calibrate.compute(_request(of=validated)[0], calibrate.Snapshot.from_dict(validated)).to_dict()
 
         @task(task_display_name="Record in PostgreSQL", outlets=[CALIBRATION_SETS])
         def record(values: dict) -> dict:
-            """Upsert the set into fraudcal.calibration_sets; emit the Asset event naming it."""
+            """Record the set in fraudcal.calibration_sets; emit the Asset event naming it."""
             from fraudcal_airflow.runtime import set_asset_extra
             from fraudcal_airflow.steps import calibrate
 
-            recorded = calibrate.record(values, *_request())
+            recorded = calibrate.record(values, *_request(of=values))
             set_asset_extra(CALIBRATION_SETS, recorded.asset_extra)
             return recorded.payload
 
@@ -100,7 +101,7 @@ def calibrate_fraud_model():
             """Publish atomically; never over a newer as_of; keep :previous; announce."""
             from fraudcal_airflow.steps import calibrate
 
-            return calibrate.publish(_request()[0], payload)
+            return calibrate.publish(_request(of=payload)[0], payload)
 
         publish(record(compute(validate(extract(version_plan)))))
 

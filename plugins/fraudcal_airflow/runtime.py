@@ -76,7 +76,24 @@ def set_asset_extra(asset: Any, extra: dict[str, Any]) -> None:
     get_current_context()["outlet_events"][asset].extra = extra
 
 
-def current_request(request_type: Any) -> tuple[Any, RunInfo]:
-    """The running task's request (``request_type.from_params`` of its Params) and its run."""
+def current_request(request_type: Any, map_index_label: str | None = None) -> tuple[Any, RunInfo]:
+    """The running task's request (``request_type.from_params`` of its Params) and its run.
+
+    ``map_index_label`` names a mapped task instance in the UI (:func:`label_map_index`).
+    """
+    if map_index_label:
+        label_map_index(map_index_label)
     run = current_run()
     return request_type.from_params(run.params), run
+
+
+#: ``map_index_template`` of fraudcal's mapped tasks: the UI shows the label a task sets with
+#: :func:`label_map_index` (a model version, an id range) instead of 0, 1, 2, ...
+MAP_INDEX_TEMPLATE = "{{ fraudcal_map_index_label }}"
+
+
+def label_map_index(label: str) -> None:
+    """Name the running mapped task instance in the UI (see :data:`MAP_INDEX_TEMPLATE`)."""
+    from airflow.sdk import get_current_context
+
+    get_current_context()["fraudcal_map_index_label"] = label

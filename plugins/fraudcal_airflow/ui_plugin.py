@@ -2,9 +2,12 @@
 
 An Airflow 3 plugin: a FastAPI app mounted by the api-server at ``/fraudcal`` behind Airflow's
 authentication (a bearer token or the UI's session cookie), and an external view in the
-"Browse" menu that opens it. For each version: the live set and the one it replaced (from Redis,
-as the online service sees them), their age, n, quantiles and calibration_score, and the last
-days' coverage from ``fraudcal.model_health_daily``; a stale or missing live set is red.
+"Browse" menu that opens it. ``/fraudcal/calibration`` (``/fraudcal`` redirects there) shows, for
+each version: the live set and the one it replaced (from Redis, as the online service sees
+them), their age, n, quantiles and calibration_score, the last days' coverage from
+``fraudcal.model_health_daily``, and a link to its latest coverage report, served from the
+archive at ``/fraudcal/reports/{id}``. A stale or missing live set and a fraud coverage below
+target are red. The page follows Airflow's light or dark theme.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from datetime import UTC, datetime
 
 from airflow.api_fastapi.core_api.security import GetUserDep
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from fraudcal.defaults import DEFAULT_LEVEL, RESIDUAL_METHOD, STALE_AFTER_HOURS, SUPPORTED_LEVELS
 
@@ -29,16 +32,18 @@ def _age(payload: dict | None, now: datetime) -> dict | None:
 
 
 def page_data(now: datetime | None = None) -> list[dict]:
-    """Per version: live and previous payloads with their age, recent coverage, staleness."""
+    """Per version: live and previous payloads with their age, recent coverage, staleness, latest report."""
     from fraudcal_airflow.connections import calibration_redis, fraud_db_connection
     from fraudcal_airflow.db.calibration_sets import versions_with_sets
     from fraudcal_airflow.db.model_health import recent_coverage
+    from fraudcal_airflow.db.report_runs import latest_reports
     from fraudcal_airflow.publish import read_live_payload, read_previous_payload
 
     now = now or datetime.now(UTC)
     client = calibration_redis()
     versions = []
     with fraud_db_connection() as conn:
+        reports = latest_reports(conn)
         for row in versions_with_sets(conn, RESIDUAL_METHOD):
             model_type, version = row["model_type"], row["model_version"]
             live = _age(read_live_payload(client, model_type, version), now)
@@ -50,9 +55,16 @@ def page_data(now: datetime | None = None) -> list[dict]:
                     "previous": _age(read_previous_payload(client, model_type, version), now),
                     "stale": live is None or live["age_hours"] > STALE_AFTER_HOURS,
                     "coverage": recent_coverage(conn, model_type, version),
+                    "report": reports.get((model_type, version)),
                 }
             )
     return versions
+
+
+@app.get("/", include_in_schema=False)
+def index(request: Request, user: GetUserDep) -> RedirectResponse:
+    """``/fraudcal`` opens the page."""
+    return RedirectResponse(url=str(request.url_for("calibration_page")))
 
 
 @app.get("/calibration", response_class=HTMLResponse)
@@ -67,6 +79,27 @@ def calibration_page(user: GetUserDep) -> str:
         levels=[str(level) for level in SUPPORTED_LEVELS],
         level=DEFAULT_LEVEL,
     )
+
+
+@app.get("/reports/{report_id}", response_class=HTMLResponse)
+def archived_report(report_id: int, user: GetUserDep) -> str:
+    """An archived report as a browser shows it (the file ``html_path`` names, inside the artifacts folder)."""
+    from pathlib import Path
+
+    from fastapi import HTTPException
+
+    from fraudcal_airflow.connections import fraud_db_connection
+    from fraudcal_airflow.db.report_runs import report_by_id
+    from fraudcal_airflow.paths import artifacts_dir
+
+    with fraud_db_connection() as conn:
+        row = report_by_id(conn, report_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no archived report with id {report_id}")
+    path = Path(row["html_path"]).resolve()
+    if artifacts_dir() not in path.parents or not path.is_file():
+        raise HTTPException(status_code=404, detail=f"report {report_id}'s file is not in the artifacts folder")
+    return path.read_text(encoding="utf-8")
 
 
 class FraudcalCalibrationPlugin(AirflowPlugin):

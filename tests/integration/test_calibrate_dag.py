@@ -485,3 +485,16 @@ def test_the_asset_event_says_whether_the_set_is_new(clean):
     assert [(e["model_version"], e["changed"]) for e in extras_of(first)] == [("v1", True), ("v2", True)]
     assert [(e["model_version"], e["changed"]) for e in extras_of(second)] == [("v1", False), ("v2", False)]
     assert [e["calibration_set_id"] for e in extras_of(first)] == [e["calibration_set_id"] for e in extras_of(second)]
+
+
+def test_mapped_tasks_are_named_by_their_model_version_in_the_ui(clean):
+    dag_run = run_dag(DAG_ID, "2025-02-20")
+    assert dag_run.state == "success", task_states(dag_run)
+    labels = {
+        (ti.task_id, ti.map_index, ti.rendered_map_index)
+        for ti in dag_run.get_task_instances()
+        if ti.task_id.startswith("calibrate_version.")
+    }
+    steps = ("extract", "validate", "compute", "record", "publish")
+    # the plan lists versions sorted: map index 0 is v1, 1 is v2
+    assert labels == {(f"calibrate_version.{step}", i, f"v{i + 1}") for step in steps for i in (0, 1)}

@@ -84,3 +84,30 @@ def test_prediction_outside_the_window_is_named():
         "predicted_at must be in the window [2025-03-01T00:00:00+00:00, 2025-03-03T00:00:00+00:00)"
     )
     assert "id 1: predicted_at=2025-03-03 00:00:00+00:00" in report.failures[0]
+
+
+def test_a_failed_validation_logs_the_error_not_great_expectations_chatter(tmp_path):
+    # Found by a new user: the failed validate log was 229 lines, 214 of them GX's import-time
+    # INFO lines ("Skipping registering function ...") before the error. Airflow's task logger
+    # runs at INFO, as this subprocess does.
+    import subprocess
+    import sys
+
+    program = (
+        "import logging\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "from datetime import UTC, datetime\n"
+        "import numpy as np, pandas as pd\n"
+        "from fraudcal_airflow.validation import validate_outcomes\n"
+        "frame = pd.DataFrame({'id': np.arange(50), 'probability': np.r_[np.full(49, 0.5), 1.5],\n"
+        "                      'label': np.zeros(50), 'predicted_at': pd.Timestamp('2025-01-05', tz='UTC')})\n"
+        "report = validate_outcomes(frame, name='m/v1', min_samples=30, window_start=datetime(2025, 1, 1, tzinfo=UTC),\n"
+        "                           window_end=datetime(2025, 1, 10, tzinfo=UTC))\n"
+        "print('FAILED:', report.failures[0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "FAILED: probability must be in [0, 1]: 1 of 50 rows break it" in output
+    assert "Skipping registering function" not in output
+    assert len(output.splitlines()) < 15, output

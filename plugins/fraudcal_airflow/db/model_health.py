@@ -35,7 +35,7 @@ def recent_coverage(conn: psycopg.Connection, model_type: str, version: str) -> 
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
-        if not cur.execute(load_sql("ui/health_table_exists")).fetchone()["present"]:
+        if not cur.execute(load_sql("ui/table_exists"), {"table": "fraudcal.model_health_daily"}).fetchone()["present"]:
             rows = []
         else:
             rows = cur.execute(

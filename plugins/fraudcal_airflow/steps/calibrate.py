@@ -244,13 +244,14 @@ def validate(request: CalibrationRequest, snapshot: Snapshot, run: RunInfo) -> S
         window_end=as_of,
         docs_dir=run_folder("data_docs", run.dag_id, run.run_id, version),
     )
-    print(f"Great Expectations Data Docs: file://{report.data_docs}")
     if not report.success:
         lines = "\n  - ".join(report.failures)
+        print(f"validation failed; Great Expectations Data Docs: file://{report.data_docs}")
         raise CalibrationInputError(
             f"labeled outcomes of {request.model_type}/{version} in [{window_start:%Y-%m-%d}, {as_of:%Y-%m-%d}) "
             f"failed validation; nothing was recorded or published and the live Redis set is unchanged:\n  - {lines}"
         )
+    print(f"validation passed; Great Expectations Data Docs: file://{report.data_docs}")
     return Snapshot(snapshot.plan, snapshot.path, snapshot.n, report.summary())
 
 
