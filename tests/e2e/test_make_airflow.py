@@ -54,6 +54,48 @@ def read_until(lines: queue.Queue, marker: str, timeout: float, seen: list[str])
             return line
 
 
+def readme_rest_example() -> str:
+    """The README's REST example block (marked ``rest-example``), as a user would paste it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- rest-example", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return block
+
+
+def run_readme_example(url: str, password: str) -> dict:
+    """Run the README's block against ``url``; wait for the runs it created; return their states."""
+    import json
+    import time
+
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", readme_rest_example()],
+        env={**os.environ, "URL": url, "PASSWORD": password},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    token_request = urllib.request.Request(
+        f"{url}/auth/token",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(token_request, timeout=30) as response:
+        token = json.load(response)["access_token"]
+    deadline = time.monotonic() + 300
+    while True:
+        request = urllib.request.Request(
+            f"{url}/api/v2/dags/calibrate_fraud_model/dagRuns?limit=50",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            runs = json.load(response)["dag_runs"]
+        asked = [run for run in runs if run["run_type"] in ("manual", "backfill")]
+        if len(asked) >= 4 and all(run["state"] in ("success", "failed") for run in asked):
+            return {run["dag_run_id"]: (run["run_type"], run["state"]) for run in asked}
+        assert time.monotonic() < deadline, f"the README's runs did not finish: {asked}"
+        time.sleep(3)
+
+
 def _command_line(process: psutil.Process) -> str:
     """A child's command line; "" for one that has just exited (a short-lived helper, a zombie)."""
     try:
@@ -97,6 +139,12 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
         assert "login admin / " in up
         logs = read_until(lines, "Ctrl-C stops every component", timeout=30, seen=seen)
         logs_folder = Path(logs.removeprefix("logs: ").split(";", 1)[0])
+        # The README's REST example, as written, on make airflow's own demo data: one manual
+        # calibration and a backfill of three days, all successful.
+        password = up.split("login admin / ", 1)[1].split()[0]
+        states = run_readme_example(url, password)
+        assert sorted(kind for kind, _ in states.values()) == ["backfill"] * 3 + ["manual"], states
+        assert {state for _, state in states.values()} == {"success"}, states
         children = psutil.Process(process.pid).children(recursive=True)
         started = [(child.pid, child.create_time()) for child in children]
         command_lines = [_command_line(child) for child in children]
