@@ -1,8 +1,11 @@
 # fraudcal operator interface. Every target installs the virtualenv first (uv, with
 # --compile-bytecode: without .pyc files every Airflow process imports ~3x slower).
 #
-# Services: FRAUD_DB_URL / REDIS_URL if set; else PostgreSQL 127.0.0.1:5432 and Redis
-# 127.0.0.1:6379 if they answer; else throwaway servers (FRAUDCAL_EMBEDDED=1 forces them).
+# Services (fraudcal_dev.services): FRAUD_DB_URL / REDIS_URL if set and scratch (marked, or
+# FRAUDCAL_SCRATCH=1; otherwise refused); else a database the command creates and marks on the
+# PostgreSQL at 127.0.0.1:5432 if it answers, else a throwaway PostgreSQL (FRAUDCAL_EMBEDDED=1
+# forces it); Redis without REDIS_URL is always a throwaway redis-server. The tests do the same
+# in tests/conftest.py. `make schema` alone may run on any database: fraudcal's own schema only.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,6 +16,8 @@ UV := $(VENV)/bin/uv
 WITH_SERVICES := $(PY) -m fraudcal_dev.services run --
 PYTEST_ARGS ?=
 CELERY_WORKERS ?= 2
+# `make schema DEV_TABLES=1`: also the dev prediction logs (on a scratch database only).
+DEV_TABLES ?=
 
 .PHONY: install test lint demo schema bench report-png airflow airflow-celery requirements clean
 
@@ -44,8 +49,14 @@ test: lint  ## lint, then every test tier against real PostgreSQL and Redis
 demo: install  ## the whole daily calibration on a synthetic XGBoost-scored log
 	$(WITH_SERVICES) $(PY) scripts/demo.py
 
-schema: install  ## apply migrations (fraudcal schema + dev prediction logs), idempotent
-	$(WITH_SERVICES) $(PY) scripts/schema.py
+schema: install  ## apply fraudcal's own migrations, idempotent; DEV_TABLES=1 adds the dev prediction logs (scratch only)
+ifeq ($(DEV_TABLES),1)
+	$(PY) -m fraudcal_dev.services run --postgres-only -- $(PY) scripts/schema.py --dev-tables
+else ifeq ($(DEV_TABLES),)
+	$(PY) -m fraudcal_dev.services run --postgres-only --any-given-database -- $(PY) scripts/schema.py
+else
+	@echo "DEV_TABLES must be 1 or unset, got '$(DEV_TABLES)'" >&2; exit 2
+endif
 
 bench: install  ## performance against the machine's limits, measured in the same run
 	$(WITH_SERVICES) $(PY) scripts/bench.py

@@ -7,7 +7,8 @@ an empty prediction log gets the demo's synthetic one (:mod:`fraudcal_dev.demo_d
 holds rows is used as it is). Without ``AIRFLOW_CONN_SMTP_DEFAULT``, the reports go to a local
 mail sink (aiosmtpd, a Maildir under ``artifacts/airflow/maildir``, or
 ``$FRAUDCAL_ARTIFACTS_DIR/maildir``). Prints the URL and login, and stops every process it
-started on Ctrl-C.
+started on Ctrl-C. Its DAGs write into the prediction log and publish to Redis, so both must be
+scratch (:mod:`fraudcal_dev.scratch`); anything else is refused before anything starts.
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--celery-workers must be 0 or more, got {args.celery_workers}")
     if args.events < 1:
         parser.error(f"--events must be positive, got {args.events}")
+    from fraudcal_dev.scratch import NotScratchError, require_scratch_services
+
+    if not (os.environ.get("FRAUD_DB_URL") and os.environ.get("REDIS_URL")):
+        print("FRAUD_DB_URL and REDIS_URL are not set: run `make airflow`", file=sys.stderr)
+        return 2
+    try:
+        require_scratch_services(os.environ["FRAUD_DB_URL"], os.environ["REDIS_URL"])
+    except NotScratchError as refusal:
+        print(f"refused: {refusal}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGINT, stop_once)
     signal.signal(signal.SIGTERM, stop_once)
     try:

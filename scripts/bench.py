@@ -58,6 +58,7 @@ def prepare(server_url: str, rows: int) -> str:
 
     from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
     from fraudcal_airflow.db.migrations import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
+    from fraudcal_airflow.db.sql import load_sql
     from fraudcal_dev.synthetic_load import load_prediction_log
 
     url = services.ensure_database(server_url, BENCH_DATABASE, recreate=True)
@@ -71,7 +72,7 @@ def prepare(server_url: str, rows: int) -> str:
         load_prediction_log(conn, log)
         print(f"loaded {rows:,} rows with COPY in {time.perf_counter() - started:.1f}s")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE noc_fraud_prediction_log")
+        conn.execute(load_sql("bench/vacuum_analyze_log"))
     return url
 
 
@@ -245,7 +246,7 @@ def backfill_section(url: str) -> None:
         conn.execute(sql.SQL(load_sql("bench/fresh_copy_of_fraud_log")).format(fillfactor=sql.Literal(fillfactor)))
         if not width_index:
             conn.execute(load_sql("bench/drop_width_index_of_copy"))
-        conn.execute("VACUUM ANALYZE bench_copy.noc_fraud_prediction_log")
+        conn.execute(load_sql("bench/vacuum_analyze_copy"))
         conn.execute(load_sql("bench/use_copy"))
         conn.autocommit = False
         return conn
@@ -315,7 +316,7 @@ def backfill_section(url: str) -> None:
         return len(updates), time.perf_counter() - started
 
     def hot_share(conn) -> str:
-        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.execute(load_sql("bench/flush_stats"))
         conn.commit()
         time.sleep(0.5)
         with psycopg.connect(url) as reader:

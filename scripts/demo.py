@@ -14,6 +14,8 @@
 Every DAG runs with ``dag.test()`` (Airflow's metadata in a throwaway SQLite
 ``AIRFLOW_HOME``; task logs go to files under ``artifacts/demo``). Services come from
 :mod:`fraudcal_dev.services` (``make demo`` wraps this script in ``python -m fraudcal_dev.services run --``).
+It writes only to scratch (:mod:`fraudcal_dev.scratch`): a database and a Redis that are not
+marked as scratch, nor declared so with ``FRAUDCAL_SCRATCH=1``, are refused before anything runs.
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=300_000, help="synthetic predictions to generate")
     parser.add_argument("--history-days", type=int, default=14, help="past days to calibrate and backfill")
     args = parser.parse_args()
+    from fraudcal_dev.scratch import NotScratchError, require_scratch_services
+
+    if not (os.environ.get("FRAUD_DB_URL") and os.environ.get("REDIS_URL")):
+        print("FRAUD_DB_URL and REDIS_URL are not set: run `make demo`", file=sys.stderr)
+        return 2
+    try:
+        require_scratch_services(os.environ["FRAUD_DB_URL"], os.environ["REDIS_URL"])
+    except NotScratchError as refusal:
+        print(f"refused: {refusal}", file=sys.stderr)
+        return 2
 
     artifacts = ROOT / "artifacts" / "demo"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -221,6 +233,7 @@ def drifting_model_history(db_url: str, today: datetime, events: int) -> int:
     from fraudcal.drift import DriftThresholds
     from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
     from fraudcal_airflow.db.migrations import apply_migrations
+    from fraudcal_airflow.db.sql import load_sql
     from fraudcal_airflow.steps.drift_report import monitor_day
     from fraudcal_dev.synthetic_load import load_prediction_log
 
@@ -228,9 +241,7 @@ def drifting_model_history(db_url: str, today: datetime, events: int) -> int:
     start = today - timedelta(days=days)
     with psycopg.connect(db_url) as conn:
         apply_migrations(conn)
-        present = conn.execute(
-            "SELECT count(*) FROM noc_fraud_prediction_log WHERE model_type = %s", (DRIFTING_MODEL,)
-        ).fetchone()[0]
+        present = conn.execute(load_sql("dev/count_rows_of_model_type"), {"model_type": DRIFTING_MODEL}).fetchone()[0]
         if not present:
             config = SyntheticConfig(
                 n_events=max(events // 2, 60_000),

@@ -1,10 +1,13 @@
 """Test session setup: real services, a throwaway Airflow home, a fresh test database.
 
 Environment is set at import time, before any test module imports Airflow (Airflow reads
-its configuration once, at import). Services come from ``FRAUD_DB_URL`` / ``REDIS_URL`` when
-set, else the local servers, else throwaway servers (:mod:`fraudcal_dev.services`). Tests get a
-database of their own on that server (``fraudcal_test_<pid>``, dropped at the end) and use
-the Redis database of ``REDIS_URL``, where they delete only ``fraudcal:*`` keys.
+its configuration once, at import). Services come from :mod:`fraudcal_dev.services`, under its
+scratch rule (:mod:`fraudcal_dev.scratch`): the tests get a database of their own
+(``fraudcal_test_<pid>``, created and marked as scratch, dropped at the end) on the server of
+``FRAUD_DB_URL`` if it is scratch, else on the local PostgreSQL, else on a throwaway one; and a
+``redis-server`` of their own, started for the session and stopped after it, so that concurrent
+sessions never share or wipe a Redis database. A ``FRAUD_DB_URL`` or ``REDIS_URL`` that is not
+scratch (marked, or ``FRAUDCAL_SCRATCH=1``) stops the session before any test runs.
 """
 
 from __future__ import annotations
@@ -18,21 +21,28 @@ from pathlib import Path
 import pytest
 
 from fraudcal_dev import services
+from fraudcal_dev.scratch import NotScratchError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 pytest_plugins = ["tests.integration.smtp_sink"]  # the smtp_sink fixture (a real aiosmtpd server)
 
 _session = contextlib.ExitStack()
-_services = _session.enter_context(services.resolved_services())
-_tmp = Path(tempfile.mkdtemp(prefix="fraudcal-tests-"))
 TEST_DATABASE = f"fraudcal_test_{os.getpid()}"
-SERVER_URL = _services.fraud_db_url
-TEST_DB_URL = services.ensure_database(SERVER_URL, TEST_DATABASE, recreate=True)
-# On the local Redis found by default, tests use database 15, not the demo's database 0.
-REDIS_URL = (
-    _services.redis_url if _services.redis_kind != "local" else services.LOCAL_REDIS_URL.rsplit("/", 1)[0] + "/15"
-)
+try:
+    _services = _session.enter_context(services.resolved_services(TEST_DATABASE, recreate=True))
+    #: A database of the test server to create and drop databases from.
+    SERVER_URL = _services.server_url
+    TEST_DB_URL = (
+        services.ensure_database(SERVER_URL, TEST_DATABASE, recreate=True)
+        if _services.postgres_kind == "given"
+        else _services.fraud_db_url
+    )
+except NotScratchError as refusal:
+    _session.close()
+    raise pytest.UsageError(f"the tests refuse to run: {refusal}") from None
+REDIS_URL = _services.redis_url
+_tmp = Path(tempfile.mkdtemp(prefix="fraudcal-tests-"))
 
 os.environ.update(
     {
@@ -96,6 +106,12 @@ def redis_client():
         client.delete(*keys)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A database of the test PostgreSQL server, to create and drop databases from."""
+    return SERVER_URL
 
 
 @pytest.fixture(scope="session")

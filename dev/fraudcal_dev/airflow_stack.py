@@ -64,8 +64,9 @@ class LocalAirflow:
 
 
 def metadata_url(fraud_db_url: str, database: str) -> str:
-    """SQLAlchemy URL of Airflow's own database on the prediction log's server."""
-    url = services.ensure_database(fraud_db_url, database)
+    """SQLAlchemy URL of Airflow's own database on the prediction log's server (created and
+    marked as scratch when missing; an existing one without the mark is refused)."""
+    url = services.ensure_database(fraud_db_url, database, what="the local Airflow's metadata")
     return url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
@@ -261,7 +262,16 @@ def running_airflow(
     ``home`` is the ``AIRFLOW_HOME`` (a new temporary folder by default); its ``logs/`` folder
     holds every component's log, also when startup fails. On exit every process started here
     is stopped (:func:`stop_all`), the broker last, with further interrupts ignored meanwhile.
+
+    Raises
+    ------
+    fraudcal_dev.scratch.NotScratchError
+        Before anything starts, if ``FRAUD_DB_URL`` or ``REDIS_URL`` (which the DAGs write) is
+        not scratch, or if ``metadata_database`` exists without the scratch mark.
     """
+    from fraudcal_dev.scratch import require_scratch_services
+
+    require_scratch_services(os.environ["FRAUD_DB_URL"], os.environ.get("REDIS_URL"))
     home = home or Path(tempfile.mkdtemp(prefix="fraudcal-airflow-"))
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,8 @@
-"""The demo's prediction log, shared by ``make demo`` and ``make airflow``."""
+"""The demo's prediction log, shared by ``make demo`` and ``make airflow``.
+
+Both write into the database they are given (synthetic rows, the dev tables), so both refuse a
+database that is not scratch (:mod:`fraudcal_dev.scratch`) before touching it.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,22 @@ def ensure_demo_data(db_url: str, events: int, today: datetime) -> str:
     The log covers the 90 days before ``today`` (two model versions, ~3 % fraud, labels arriving
     with a delay). A log that holds rows is used as it is: nothing is ever deleted. Returns a
     sentence saying which of the two happened.
+
+    Raises
+    ------
+    fraudcal_dev.scratch.NotScratchError
+        If the database is neither marked as scratch nor declared so with ``FRAUDCAL_SCRATCH=1``;
+        nothing is written.
     """
     import psycopg
 
     from fraudcal.synthetic import SyntheticConfig, generate_prediction_log
+    from fraudcal_airflow.db.sql import load_sql
     from fraudcal_dev.synthetic_load import load_prediction_log
 
     apply_schema(db_url)
     with psycopg.connect(db_url) as conn:
-        existing = conn.execute("SELECT count(*) FROM noc_fraud_prediction_log").fetchone()[0]
+        existing = conn.execute(load_sql("dev/count_fraud_log_rows")).fetchone()[0]
         if existing:
             return f"prediction log already holds {existing:,} rows: using them (nothing deleted)"
         started = time.perf_counter()
@@ -37,10 +48,19 @@ def ensure_demo_data(db_url: str, events: int, today: datetime) -> str:
 
 
 def apply_schema(db_url: str) -> None:
-    """fraudcal's migrations and the dev mirror of the prediction logs, idempotently."""
+    """fraudcal's migrations and the dev mirror of the prediction logs, idempotently; scratch only.
+
+    Raises
+    ------
+    fraudcal_dev.scratch.NotScratchError
+        If the database is not scratch; nothing is written.
+    """
     import psycopg
 
     from fraudcal_airflow.db.migrations import DEV_MIGRATIONS, OWNED_MIGRATIONS, apply_migrations
+    from fraudcal_dev.scratch import require_scratch_database
+
+    require_scratch_database(db_url)
 
     with psycopg.connect(db_url) as conn:
         apply_migrations(conn, (OWNED_MIGRATIONS, DEV_MIGRATIONS))

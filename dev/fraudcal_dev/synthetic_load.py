@@ -36,7 +36,11 @@ def _copy_csv(conn: psycopg.Connection, statement: str, frame: pd.DataFrame) -> 
 
 
 def load_prediction_log(conn: psycopg.Connection, log: pd.DataFrame, *, also_generic: bool = False) -> int:
-    """Append ``log`` to ``noc_fraud_prediction_log`` (and ``ml_prediction_log``); commit.
+    """Append ``log`` to ``noc_fraud_prediction_log`` (and ``ml_prediction_log``), ANALYZE them; commit.
+
+    The ANALYZE gives the planner the new rows' statistics at once, as after any bulk load: a
+    server with autovacuum off (or not yet run) would otherwise plan the backfill's UPDATE for
+    an empty table, and a freshly created scratch database has no statistics at all.
 
     Returns
     -------
@@ -45,11 +49,13 @@ def load_prediction_log(conn: psycopg.Connection, log: pd.DataFrame, *, also_gen
     """
     with conn.transaction():
         _copy_csv(conn, load_sql("dev/copy_into_fraud_prediction_log"), log[FRAUD_LOG_COLUMNS])
+        conn.execute(load_sql("dev/analyze_prediction_logs"))
         if also_generic:
             generic = log[["model_type", "model_version", "predicted_at", "fraud_probability"]].assign(
                 actual_outcome=log["actual_fraud_detected"].astype("Int16")
             )
             _copy_csv(conn, load_sql("dev/copy_into_ml_prediction_log"), generic)
+            conn.execute(load_sql("dev/analyze_ml_prediction_log"))
     return len(log)
 
 
