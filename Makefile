@@ -61,6 +61,12 @@ endif
 bench: install  ## performance against the machine's limits, measured in the same run
 	$(WITH_SERVICES) $(PY) scripts/bench.py
 
+# make airflow's api-server port and admin password. The password, once set or generated, is kept
+# with the rest of its state in artifacts/airflow/home and reused by the next start.
+AIRFLOW_PORT ?= 8080
+AIRFLOW_PASSWORD ?=
+export AIRFLOW_PORT AIRFLOW_PASSWORD
+
 airflow: install  ## a local Airflow 3 (api-server, scheduler, dag-processor, triggerer) over these DAGs
 	$(WITH_SERVICES) $(PY) scripts/airflow_local.py
 

@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fraudcal_dev.airflow_stack import artifacts_dir, running_airflow
 
@@ -44,6 +45,17 @@ def main(argv: list[str] | None = None) -> int:
         help="synthetic predictions to load when the prediction log is empty (default 300000)",
     )
     parser.add_argument("--no-demo-data", action="store_true", help="leave an empty prediction log empty")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ["AIRFLOW_PORT"]) if os.environ.get("AIRFLOW_PORT") else None,
+        help="the api-server's port (AIRFLOW_PORT; default: a free one)",
+    )
+    parser.add_argument(
+        "--home",
+        default=None,
+        help="AIRFLOW_HOME, kept and reused across starts (default: <artifacts>/home)",
+    )
     args = parser.parse_args(argv)
     if args.celery_workers < 0:
         parser.error(f"--celery-workers must be 0 or more, got {args.celery_workers}")
@@ -86,7 +98,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> None:
     """Run the stack until Ctrl-C or SIGTERM (:func:`stop_once` raises KeyboardInterrupt)."""
-    with running_airflow(metadata_database=args.metadata_database, celery_workers=args.celery_workers) as airflow:
+    home = Path(args.home) if args.home else artifacts_dir() / "home"
+    with running_airflow(
+        metadata_database=args.metadata_database,
+        celery_workers=args.celery_workers,
+        home=home,
+        port=args.port,
+        password=os.environ.get("AIRFLOW_PASSWORD") or None,
+    ) as airflow:
         print(f"Airflow is up: {airflow.url}  (login {airflow.username} / {airflow.password})")
         if airflow.worker_hostnames:
             print(f"CeleryExecutor with workers {', '.join(airflow.worker_hostnames)}")

@@ -250,18 +250,58 @@ def interrupts_ignored() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def admin_password(home: Path, requested: str | None = None) -> str:
+    """The admin password of the stack whose ``AIRFLOW_HOME`` is ``home``.
+
+    ``requested`` (``make airflow AIRFLOW_PASSWORD=...``) is used and saved; without it the
+    password saved by an earlier start is reused, and only a first start generates one. It is
+    kept in ``home/passwords.json``, the Simple auth manager's file.
+    """
+    password_file = home / "passwords.json"
+    saved = json.loads(password_file.read_text()).get(ADMIN_USER) if password_file.is_file() else None
+    password = requested or saved or secrets.token_urlsafe(12)
+    if password != saved:
+        home.mkdir(parents=True, exist_ok=True)
+        password_file.write_text(json.dumps({ADMIN_USER: password}))
+        password_file.chmod(0o600)
+    return password
+
+
+def api_port(requested: int | None) -> int:
+    """The api-server's port: ``requested`` (``make airflow AIRFLOW_PORT=...``) when free, else a free one.
+
+    Raises
+    ------
+    RuntimeError
+        When the requested port is taken, naming the variable that picks another.
+    """
+    if requested is None:
+        return free_port()
+    if services.answers("127.0.0.1", requested):
+        raise RuntimeError(
+            f"port {requested} is in use on 127.0.0.1: stop what runs there, or pick another with "
+            f"make airflow AIRFLOW_PORT=<port>"
+        )
+    return requested
+
+
 @contextlib.contextmanager
 def running_airflow(
     metadata_database: str = "fraudcal_airflow",
     startup_timeout: float = 240,
     celery_workers: int = 0,
     home: Path | None = None,
+    port: int | None = None,
+    password: str | None = None,
 ) -> Iterator[LocalAirflow]:
     """Start the four components (and ``celery_workers`` Celery workers); yield once all are up.
 
-    ``home`` is the ``AIRFLOW_HOME`` (a new temporary folder by default); its ``logs/`` folder
-    holds every component's log, also when startup fails. On exit every process started here
-    is stopped (:func:`stop_all`), the broker last, with further interrupts ignored meanwhile.
+    ``home`` is the ``AIRFLOW_HOME`` (a new temporary folder by default; ``make airflow`` keeps
+    it in ``artifacts/airflow/home`` and reuses it); its ``logs/`` folder holds every
+    component's log, also when startup fails. ``port`` fixes the api-server's port (a free one
+    by default), ``password`` the admin's (else the one saved in ``home``, else a new one: see
+    :func:`admin_password`). On exit every process started here is stopped (:func:`stop_all`),
+    the broker last, with further interrupts ignored meanwhile.
 
     Raises
     ------
@@ -275,11 +315,9 @@ def running_airflow(
     home = home or Path(tempfile.mkdtemp(prefix="fraudcal-airflow-"))
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(12)
-    password_file = home / "passwords.json"
-    password_file.write_text(json.dumps({ADMIN_USER: password}))
+    password = admin_password(home, password)
     sql_alchemy_conn = metadata_url(os.environ["FRAUD_DB_URL"], metadata_database)
-    env = airflow_environment(home, free_port(), sql_alchemy_conn, password_file)
+    env = airflow_environment(home, api_port(port), sql_alchemy_conn, home / "passwords.json")
     airflow = str(Path(sys.executable).parent / "airflow")
     hostnames = tuple(WORKER_HOSTNAME.format(number=number) for number in range(1, celery_workers + 1))
     processes: list[subprocess.Popen] = []

@@ -112,7 +112,7 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
     )
     command = [sys.executable, "-m", "fraudcal_dev.services", "run", "--"]
     command += [sys.executable, "scripts/airflow_local.py", "--celery-workers", "1", "--metadata-database", database]
-    command += ["--events", "20000"]
+    command += ["--events", "20000", "--port", str(services.free_port())]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
