@@ -73,8 +73,7 @@ airflow: install  ## a local Airflow 3 (api-server, scheduler, dag-processor, tr
 airflow-celery: install  ## the same on the CeleryExecutor: a private Redis broker and CELERY_WORKERS (2) workers
 	$(WITH_SERVICES) $(PY) scripts/airflow_local.py --celery-workers $(CELERY_WORKERS)
 
-report-png: install  ## the newest coverage report rendered to PNG in headless Chromium
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+report-png: install  ## the newest coverage report as PNG, sized to its page, in an installed headless Chromium/Chrome (CHROME=... to choose one)
 	$(PY) scripts/screenshot_report.py
 
 requirements:  ## re-pin requirements.txt and requirements-dev.txt from their .in files

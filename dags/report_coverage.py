@@ -11,8 +11,8 @@ made**, and the report says:
   95 % Wilson interval, and per day; a class below target beyond the Wilson interval is stated
   in plain words ("the 90 % intervals contained 0.3 % of the confirmed frauds");
 * the label sets the intervals carry ({0}, {1}, {0,1}, empty) and the width distribution;
-* the automation rate (narrow among HIGH/CRITICAL) and the false-positive rates of auto-tickets
-  and of human reviews; a replay of narrow thresholds 0.05-0.50;
+* the automation rate (narrow among HIGH/CRITICAL), the share of auto-tickets that were
+  legitimate and the same share among human reviews; a replay of narrow thresholds 0.05-0.50;
 * ECE and a reliability diagram; the age of the newest calibration set (stale is flagged).
 
 The e-mail opens with a status (green/amber/red) and the headline, is static HTML with `cid:`

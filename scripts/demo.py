@@ -195,7 +195,7 @@ def main() -> int:
     delivered = list(mailbox.Maildir(maildir, create=False))[before:] if (maildir / "new").exists() else []
     print(f"\n[5/6] report_coverage: {report.state} in {time.perf_counter() - started:.0f}s")
     print(f"      subject:   {archived.get('subject')}")
-    print(f"      report:    {Path(archived.get('folder', '.')) / 'preview.html'}")
+    print(f"      report:    {Path(archived.get('folder', '.')) / 'report.html'}")
     print(f"      delivered: {len(delivered)} new message(s) in the local mail sink {maildir}")
 
     started = time.perf_counter()

@@ -127,37 +127,81 @@ def width_buckets(width: ArrayLike, probabilities: ArrayLike) -> list[dict[str, 
 
 
 def automation(is_high_risk: ArrayLike, is_narrow: ArrayLike, labels: ArrayLike) -> dict[str, float | int]:
-    """Automation and false-positive rates of the auto-ticket rule.
+    """Count the auto-tickets and human reviews, and how many of each were legitimate cases.
 
-    An auto-ticket is a HIGH/CRITICAL prediction with a narrow interval. Automation rate =
-    auto-tickets / HIGH+CRITICAL; false-positive rate = legitimate cases among them; the same
-    for the wide HIGH/CRITICAL predictions that went to human review.
+    An auto-ticket is a HIGH/CRITICAL prediction with a narrow interval; a wide one goes to
+    human review. The share of auto-tickets that were legitimate is legitimate cases /
+    auto-tickets: one minus the tickets' precision (in classification terms their false
+    discovery rate, which is *not* a false-positive rate: that would divide by every
+    legitimate case). The report uses this one name for it; the same share is given for the
+    human reviews.
+
+    Parameters
+    ----------
+    is_high_risk, is_narrow : array-like of bool, shape (n,)
+        Whether each prediction was HIGH/CRITICAL, and whether its interval was narrow.
+    labels : array-like of shape (n,)
+        1 for a confirmed fraud, 0 for a legitimate case.
+
+    Returns
+    -------
+    dict
+        ``high_risk``, ``auto_tickets``, ``human_reviews`` (counts); ``automation_rate``
+        (auto-tickets / HIGH+CRITICAL); ``legitimate_auto_tickets`` and
+        ``auto_ticket_legitimate_share``; ``legitimate_reviews`` and ``review_legitimate_share``.
+        A share of nothing is NaN.
+
+    Examples
+    --------
+    >>> figures = automation([True, True, True, False], [True, True, False, True], [1, 0, 0, 0])
+    >>> figures["auto_tickets"], figures["legitimate_auto_tickets"], figures["auto_ticket_legitimate_share"]
+    (2, 1, 0.5)
     """
     high = np.asarray(is_high_risk, dtype=bool)
     narrow = np.asarray(is_narrow, dtype=bool)
     y = np.asarray(labels).astype(bool)
     tickets, reviews = high & narrow, high & ~narrow
     n_high, n_tickets, n_reviews = int(high.sum()), int(tickets.sum()), int(reviews.sum())
-    false_tickets, false_reviews = int((tickets & ~y).sum()), int((reviews & ~y).sum())
+    legitimate_tickets, legitimate_reviews = int((tickets & ~y).sum()), int((reviews & ~y).sum())
     return {
         "high_risk": n_high,
         "auto_tickets": n_tickets,
         "human_reviews": n_reviews,
         "automation_rate": n_tickets / n_high if n_high else float("nan"),
-        "false_auto_tickets": false_tickets,
-        "auto_ticket_false_positive_rate": false_tickets / n_tickets if n_tickets else float("nan"),
-        "false_reviews": false_reviews,
-        "review_false_positive_rate": false_reviews / n_reviews if n_reviews else float("nan"),
+        "legitimate_auto_tickets": legitimate_tickets,
+        "auto_ticket_legitimate_share": legitimate_tickets / n_tickets if n_tickets else float("nan"),
+        "legitimate_reviews": legitimate_reviews,
+        "review_legitimate_share": legitimate_reviews / n_reviews if n_reviews else float("nan"),
     }
 
 
 def threshold_replay(
     width: ArrayLike, is_high_risk: ArrayLike, labels: ArrayLike, thresholds: tuple[float, ...] = REPLAY_THRESHOLDS
 ) -> list[dict[str, float | int]]:
-    """What each narrow threshold would have done: automation, precision, missed frauds.
+    """What each narrow threshold would have done: auto-tickets, how many were legitimate, missed frauds.
 
-    Missed frauds are confirmed frauds that got no auto-ticket (wide interval, or not
-    HIGH/CRITICAL): they depended on a human noticing.
+    One row per threshold, in the order given (the CSV keeps every one; the report merges
+    consecutive thresholds with identical outcomes into one row). Missed frauds are confirmed
+    frauds that got no auto-ticket (wide interval, or not HIGH/CRITICAL): they depended on a
+    human noticing.
+
+    Parameters
+    ----------
+    width : array-like of shape (n,)
+        Each prediction's interval width (upper minus lower bound).
+    is_high_risk : array-like of bool, shape (n,)
+        Whether each prediction was HIGH/CRITICAL.
+    labels : array-like of shape (n,)
+        1 for a confirmed fraud, 0 for a legitimate case.
+    thresholds : tuple of float, default=REPLAY_THRESHOLDS
+        An interval narrower than the threshold is narrow.
+
+    Returns
+    -------
+    list of dict
+        ``narrow_threshold``, ``auto_tickets``, ``automation_rate``, ``legitimate_auto_tickets``,
+        ``legitimate_share`` (of the auto-tickets, as in :func:`automation`; NaN without
+        tickets) and ``missed_frauds``.
     """
     w = np.asarray(width, dtype=np.float64)
     high = np.asarray(is_high_risk, dtype=bool)
@@ -167,12 +211,14 @@ def threshold_replay(
     for threshold in thresholds:
         tickets = high & (w < threshold)
         n_tickets = int(tickets.sum())
+        legitimate = int((tickets & ~y).sum())
         rows.append(
             {
                 "narrow_threshold": threshold,
                 "auto_tickets": n_tickets,
                 "automation_rate": n_tickets / n_high if n_high else float("nan"),
-                "precision": int((tickets & y).sum()) / n_tickets if n_tickets else float("nan"),
+                "legitimate_auto_tickets": legitimate,
+                "legitimate_share": legitimate / n_tickets if n_tickets else float("nan"),
                 "missed_frauds": int((y & ~tickets).sum()),
             }
         )
@@ -319,20 +365,24 @@ def version_figures(
 
     status = "green"
     for group, wording in (
-        ("overall", "of all labeled predictions"),
         ("fraud", "of the confirmed frauds"),
+        ("overall", "of all labeled predictions"),
         ("legitimate", "of the legitimate cases"),
     ):
         entry = chosen[group]
         if entry["below_target"]:
             findings.append(
-                f"{model_version}: the {level} % intervals contained {entry['rate']:.1%} {wording} "
-                f"(target {level} %; 95 % Wilson interval {entry['low']:.1%}-{entry['high']:.1%}, n = {entry['n']:,})"
+                f"{model_version}: the {level} % intervals contained {percent(entry['rate'])} {wording} "
+                f"({entry['covered']:,} of {entry['n']:,}; target {level} %; 95 % Wilson interval "
+                f"{percent(entry['low'])} to {percent(entry['high'])})"
             )
             status = _worse(status, "amber" if group == "legitimate" else "red")
     low_days = [row["day"] for row in figures["by_day"] if row["below_target"]]
     if low_days:
-        findings.append(f"{model_version}: coverage below target beyond the Wilson interval on {', '.join(low_days)}")
+        findings.append(
+            f"{model_version}: coverage below target beyond the Wilson interval on "
+            f"{plural(len(low_days), 'day')}: {', '.join(low_days)}"
+        )
         status = _worse(status, "amber")
     if figures["set_stale"]:
         findings.append(_stale_finding(model_version, newest_set_age_hours, stale_after_hours))
@@ -340,16 +390,43 @@ def version_figures(
     tickets = figures["automation"]
     if tickets["auto_tickets"]:
         findings.append(
-            f"{model_version}: {tickets['auto_tickets']:,} auto-tickets ({tickets['automation_rate']:.0%} of HIGH/CRITICAL), "
-            f"{tickets['false_auto_tickets']:,} of them on legitimate cases ({tickets['auto_ticket_false_positive_rate']:.1%})"
+            f"{model_version}: {plural(tickets['auto_tickets'], 'auto-ticket')} "
+            f"({percent(tickets['automation_rate'], 0)} of HIGH/CRITICAL); "
+            f"{tickets['legitimate_auto_tickets']:,} of them on legitimate cases "
+            f"({percent(tickets['auto_ticket_legitimate_share'])})"
         )
     if chosen["fraud"]["below_target"]:
         findings.append(
-            f"{model_version}: per-class (Mondrian) calibration would give each class its own quantile "
-            "and restore fraud coverage; narrow intervals on HIGH/CRITICAL scores are not trustworthy until then"
+            f"{model_version}: per-class (Mondrian) calibration would give the confirmed frauds and the "
+            "legitimate cases each their own quantile, computed from that class alone, and so each its own "
+            "coverage guarantee; narrow intervals on HIGH/CRITICAL scores are not trustworthy until then"
         )
     figures.update(status=status, findings=findings)
     return figures
+
+
+def percent(share: float, decimals: int = 1) -> str:
+    """A share as the report writes it: ``0.0 %`` (NaN: ``n/a``).
+
+    Examples
+    --------
+    >>> percent(0.9012), percent(1.0, 0), percent(float("nan"))
+    ('90.1 %', '100 %', 'n/a')
+    """
+    if share is None or not math.isfinite(share):
+        return "n/a"
+    return f"{share * 100:.{decimals}f} %"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``count`` and the noun, singular for exactly one.
+
+    Examples
+    --------
+    >>> plural(1, "day"), plural(0, "day"), plural(1_200, "auto-ticket")
+    ('1 day', '0 days', '1,200 auto-tickets')
+    """
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 def _stale_finding(model_version: str, newest_set_age_hours: float | None, stale_after_hours: float) -> str:

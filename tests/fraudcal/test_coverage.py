@@ -60,12 +60,16 @@ def test_width_buckets_automation_and_replay_by_hand():
     high = np.array([False, True, True, True, True])
     y = np.array([0, 1, 0, 1, 1])
     figures = automation(high, width < 0.2, y)
-    assert (figures["high_risk"], figures["auto_tickets"], figures["false_auto_tickets"]) == (4, 2, 1)
-    assert figures["automation_rate"] == 0.5 and figures["auto_ticket_false_positive_rate"] == 0.5
+    # auto-tickets: rows 1 (fraud) and 2 (legitimate); human reviews: rows 3 and 4 (both frauds).
+    assert (figures["high_risk"], figures["auto_tickets"], figures["legitimate_auto_tickets"]) == (4, 2, 1)
+    assert figures["automation_rate"] == 0.5 and figures["auto_ticket_legitimate_share"] == 0.5
+    assert (figures["human_reviews"], figures["legitimate_reviews"], figures["review_legitimate_share"]) == (2, 0, 0.0)
     replay = {row["narrow_threshold"]: row for row in threshold_replay(width, high, y, thresholds=(0.1, 0.2, 0.3))}
     assert replay[0.1]["auto_tickets"] == 0 and replay[0.1]["missed_frauds"] == 3
-    assert (replay[0.2]["auto_tickets"], replay[0.2]["precision"], replay[0.2]["missed_frauds"]) == (2, 0.5, 2)
-    assert (replay[0.3]["auto_tickets"], replay[0.3]["missed_frauds"]) == (3, 1)
+    assert math.isnan(replay[0.1]["legitimate_share"])
+    assert (replay[0.2]["auto_tickets"], replay[0.2]["legitimate_auto_tickets"], replay[0.2]["missed_frauds"]) == (2, 1, 2)
+    assert replay[0.2]["legitimate_share"] == 0.5
+    assert (replay[0.3]["auto_tickets"], replay[0.3]["legitimate_share"], replay[0.3]["missed_frauds"]) == (3, 1 / 3, 1)
 
 
 @pytest.mark.statistical
@@ -93,7 +97,12 @@ def test_the_report_shows_the_residual_method_missing_frauds():
     assert abs(overall["rate"] - 0.9) < 0.01 and not overall["below_target"]  # in-sample: on target, tolerance 1 pt
     assert fraud["below_target"] and fraud["rate"] < 0.2
     assert figures["status"] == "red"
-    assert any(f"contained {fraud['rate']:.1%} of the confirmed frauds" in finding for finding in figures["findings"])
+    assert any(
+        f"contained {fraud['rate'] * 100:.1f} % of the confirmed frauds ({fraud['covered']:,} of {fraud['n']:,};"
+        in finding
+        for finding in figures["findings"]
+    )
+    assert "confirmed frauds" in figures["findings"][0]  # what is worst comes first
 
 
 def test_stale_set_is_red_and_status_is_the_worst():
@@ -163,3 +172,17 @@ def test_widths_of_the_report_are_the_clamped_intervals():
 def test_a_level_without_quantiles_is_named():
     with pytest.raises(ValueError, match=r"level 95 has no quantiles \(levels given: \[90\]\)"):
         _figures_by_hand({90: [0.125] * 9}, level=95)
+
+
+def test_findings_count_in_words_that_agree_with_the_number():
+    # One HIGH prediction with a narrow interval (p = 0.9375, q = 0.125: width 0.0625 + 0.125), one
+    # day below target (9 rows, 5 covered: rows 0-4; |0.5 - y| > q for rows 5-8).
+    figures = _figures_by_hand(
+        {90: [0.125] * 9}, is_high_risk=[False] * 4 + [True] + [False] * 4, probabilities=[0.0625] * 4 + [0.9375] + [0.5] * 4
+    )
+    findings = " | ".join(figures["findings"])
+    assert figures["automation"]["auto_tickets"] == 1
+    assert "v1: 1 auto-ticket (100 % of HIGH/CRITICAL); 0 of them on legitimate cases (0.0 %)" in findings
+    assert "1 auto-tickets" not in findings and "false" not in findings.lower()
+    assert figures["by_day"][0]["below_target"]
+    assert "on 1 day: 2025-02-01" in findings and "1 days" not in findings

@@ -78,8 +78,12 @@ def test_report_arrives_and_its_figures_equal_an_sql_recomputation(prepared, smt
     fraud_n = sum(count for (version, fraud), (count, _) in expected.items() if fraud)
     fraud_covered = sum(hits for (version, fraud), (_, hits) in expected.items() if fraud)
     subject = message["Subject"]
-    assert subject.startswith("[RED] fraud_detector v1,v2 2025-02-10..2025-02-16: ")
-    assert f"90% intervals covered {covered / n:.1%} (fraud {fraud_covered / fraud_n:.1%}, target 90%)" in subject
+    # What is wrong first (both versions miss the frauds: the pooled figure), the overall figure last.
+    assert subject.startswith(
+        "[RED] fraud_detector v1,v2 2025-02-10..2025-02-16: "
+        f"the 90 % intervals contained {fraud_covered / fraud_n * 100:.1f} % of confirmed frauds (target 90 %)"
+    )
+    assert subject.endswith(f"; overall {covered / n * 100:.1f} %")
 
     with psycopg.connect(prepared) as conn:
         status, figures, sent_at, html_path = conn.execute(
@@ -95,11 +99,46 @@ def test_report_arrives_and_its_figures_equal_an_sql_recomputation(prepared, smt
         assert (
             f'{fraud["rate"] * 100:.1f}&nbsp;% <span style="color:#777;">({fraud["covered"]:,}/{fraud["n"]:,})' in html
         )
-        sentence = f"{name}: the 90 % intervals contained {fraud['rate']:.1%} of the confirmed frauds"
+        sentence = (
+            f"{name}: the 90 % intervals contained {fraud['covered'] / fraud['n'] * 100:.1f} % of the confirmed "
+            f"frauds ({fraud['covered']:,} of {fraud['n']:,};"
+        )
         assert sentence in html
     assert "Are the intervals trustworthy today?" in html
     assert html.index("Are the intervals trustworthy today?") < html.index("<img")  # the answer before any chart
     assert "<script" not in html.lower() and "data:image" not in html and "http://" not in html.split("Airflow run:")[0]
+
+
+def test_the_mail_has_a_utc_date_and_a_message_id_on_a_real_domain(prepared, smtp_sink):
+    from email.utils import parseaddr, parsedate_to_datetime
+
+    assert run_dag(DAG_ID, "2025-02-17", PERIOD, retries=0).state == "success"
+    message = smtp_sink.messages[0]
+    assert parsedate_to_datetime(message["Date"]).utcoffset() == timedelta(0)
+    right = parseaddr(message["Message-ID"])[1].rpartition("@")[2]
+    assert right == "example.com"  # the smtp_default connection's from_email is fraudcal@example.com
+
+
+def test_the_archive_opens_in_a_browser_and_sends_what_it_archived(prepared, smtp_sink):
+    import base64
+
+    assert run_dag(DAG_ID, "2025-02-17", PERIOD, retries=0).state == "success"
+    with psycopg.connect(prepared) as conn:
+        (html_path,) = conn.execute("SELECT html_path FROM fraudcal.report_runs").fetchone()
+    report = Path(html_path)
+    assert report.name == "report.html"
+    browser = report.read_text(encoding="utf-8")
+    assert "cid:" not in browser
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]+)"', browser)
+    assert len(sources) == 4  # coverage + reliability charts for v1 and v2
+    for source in sources:  # every image resolves: inlined PNG data, or a file beside the report
+        if source.startswith("data:image/png;base64,"):
+            assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG")
+        else:
+            assert (report.parent / source).read_bytes().startswith(b"\x89PNG")
+    # The mail's own HTML (cid: charts) is archived beside it, and is exactly what was sent.
+    sent = html_of(smtp_sink.messages[0]).replace("\r\n", "\n")  # SMTP ends lines with CRLF
+    assert (report.parent / "mail.html").read_text(encoding="utf-8").rstrip("\n") == sent.rstrip("\n")
 
 
 def test_every_cid_has_its_image_part_and_the_csv_matches(prepared, smtp_sink):

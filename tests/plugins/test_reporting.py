@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 
 from fraudcal.defaults import SUPPORTED_LEVELS
@@ -72,3 +75,208 @@ def test_a_version_with_labels_but_no_set_yet_renders():
     }
     html = report.render_html(figures, context)
     assert "newest set missing" in html
+
+
+# --------------------------------------------------------------------------- what a reader sees
+
+CONTEXT = {
+    "subject": "s", "model_type": "fraud_detector", "date_from": "2025-02-01", "date_to": "2025-02-07",
+    "dag_id": "report_coverage", "run_id": "r", "run_url": "http://localhost:8080/r",
+}
+
+
+def _labeled(p, y, high, q=0.1) -> dict[str, np.ndarray]:
+    """Labeled predictions with a fixed quantile q at every level, one a minute from 2025-02-01."""
+    n = len(p)
+    rows = {
+        "id": np.arange(n),
+        "predicted_at": np.datetime64("2025-02-01T00:00:00", "us") + np.arange(n) * np.timedelta64(60, "s"),
+        "probability": np.asarray(p, dtype=float),
+        "label": np.asarray(y, dtype=bool),
+        "high_risk": np.asarray(high, dtype=bool),
+    }
+    rows.update({f"q{level}": np.full(n, q) for level in SUPPORTED_LEVELS})
+    return rows
+
+
+def _rare_fraud() -> dict[str, np.ndarray]:
+    # 950 legitimate and 50 frauds, all at p = 0.05, q = 0.1: |p - 0| <= q covers every legitimate
+    # case, |p - 1| > q no fraud. Overall 950/1000 = 95 %, frauds 0/50 = 0 %.
+    return _labeled([0.05] * 1000, [0] * 950 + [1] * 50, [False] * 1000)
+
+
+def _figures(rows_by_version, **changes):
+    arguments = {"ages": dict.fromkeys(rows_by_version, 1.0), "level": 90, "narrow_threshold": 0.2,
+                 "stale_after_hours": 36}
+    return report.build_figures(rows_by_version, **{**arguments, **changes})
+
+
+def _text(html: str) -> str:
+    """What a reader reads: the HTML without tags, entities decoded, spaces collapsed."""
+    import html as html_module
+    import re
+
+    return re.sub(r"\s+", " ", html_module.unescape(re.sub(r"<[^>]+>", " ", html))).replace("\xa0", " ")
+
+
+def test_the_subject_and_banner_lead_with_what_is_wrong():
+    figures = _figures({"v1": _rare_fraud(), "v2": _rare_fraud()})
+    subject = report.subject_line(figures, "fraud_detector", ["v1", "v2"], "2025-02-01", "2025-02-07")
+    # The problem first (frauds 0/100 pooled), the good-looking overall figure (1900/2000) after it.
+    assert subject == (
+        "[RED] fraud_detector v1,v2 2025-02-01..2025-02-07: the 90 % intervals contained 0.0 % of "
+        "confirmed frauds (target 90 %); overall 95.0 %"
+    )
+    banner = _text(report.render_html(figures, CONTEXT)).split("Are the intervals trustworthy today?")[0]
+    assert "RED: the 90 % intervals contained 0.0 % of confirmed frauds" in banner
+
+
+def test_a_problem_of_one_version_names_it_and_a_stale_set_leads_when_it_is_the_problem():
+    healthy = _labeled([0.05] * 950 + [0.95] * 50, [0] * 950 + [1] * 50, [False] * 1000)  # every case covered
+    figures = _figures({"v1": _rare_fraud(), "v2": healthy}, ages={"v1": 1.0, "v2": 50.0})
+    line = report.headline(figures)
+    assert line.startswith("v1: the 90 % intervals contained 0.0 % of confirmed frauds (target 90 %); ")
+    assert "v2's newest calibration set is 50 h old" in line and "v2: the 90 %" not in line
+    assert line.endswith("; overall 97.5 %")  # (950 + 1000) / 2000
+
+
+def test_stale_sets_of_several_versions_are_one_problem():
+    figures = _figures({"v1": _rare_fraud(), "v2": _rare_fraud()}, ages={"v1": 50.0})
+    assert report.problems(figures)[1] == "stale calibration sets: v1 (50 h old), v2 (no set)"
+
+
+def test_good_news_comes_first_only_when_all_is_well():
+    healthy = _labeled([0.05] * 950 + [0.95] * 50, [0] * 950 + [1] * 50, [False] * 1000)
+    figures = _figures({"v1": healthy})
+    assert figures["status"] == "green"
+    assert report.headline(figures) == (
+        "the 90 % intervals contained 100.0 % of all labeled predictions and 100.0 % of confirmed frauds (target 90 %)"
+    )
+
+
+def _automation(high, tickets, legitimate_tickets, legitimate_reviews):
+    reviews = high - tickets
+    return {
+        "high_risk": high, "auto_tickets": tickets, "human_reviews": reviews,
+        "automation_rate": tickets / high if high else float("nan"),
+        "legitimate_auto_tickets": legitimate_tickets,
+        "auto_ticket_legitimate_share": legitimate_tickets / tickets if tickets else float("nan"),
+        "legitimate_reviews": legitimate_reviews,
+        "review_legitimate_share": legitimate_reviews / reviews if reviews else float("nan"),
+    }
+
+
+def test_auto_ticket_sentences_read_right_for_zero_one_and_many():
+    import re
+
+    cases = {
+        "no review": _automation(3, 3, 1, 0),
+        "one review": _automation(4, 3, 1, 1),
+        "many reviews": _automation(7, 3, 1, 2),
+        "one ticket": _automation(5, 1, 1, 0),
+        "no ticket": _automation(2, 0, 0, 1),
+        "one high, no ticket": _automation(1, 0, 0, 0),
+        "nothing high": _automation(0, 0, 0, 0),
+    }
+    text = {name: " ".join(report.automation_sentences(a, 0.2)) for name, a in cases.items()}
+    for name, sentence in text.items():
+        # The old sentence: "against – among the 0 sent to human review".
+        assert "the 0 " not in sentence and "\u2013" not in sentence and "nan" not in sentence, (name, sentence)
+        assert not re.search(r"\b1 (auto-tickets|predictions|were)\b", sentence), (name, sentence)
+        assert not re.search(r"\b(0|[2-9]\d*) (auto-ticket|prediction)\b(?!s)", sentence), (name, sentence)
+    assert "None went to human review." in text["no review"]
+    assert "The one prediction sent to human review was a legitimate case" in text["one review"]
+    assert "2 of the 4 predictions sent to human review were legitimate cases" in text["many reviews"]
+    assert "1 of the 3 auto-tickets was a legitimate case" in text["no review"]
+    assert "share of auto-tickets that were legitimate is 33.3 %" in text["no review"]
+    assert "became an auto-ticket" in text["one ticket"] and "The one auto-ticket was a legitimate case" in text["one ticket"]
+    assert "None of the 2 HIGH/CRITICAL predictions had an interval narrower than 0.2" in text["no ticket"]
+    assert "The only HIGH/CRITICAL prediction did not have an interval narrower than 0.2" in text["one high, no ticket"]
+    assert "No prediction in this period was HIGH/CRITICAL" in text["nothing high"]
+
+
+def test_one_name_for_legitimate_auto_tickets_in_the_html_and_the_csv():
+    # q = 0.12. 20 HIGH predictions: 10 at p = 0.95 (interval [0.83, 1], width 0.17: narrow,
+    # auto-tickets), 4 of them legitimate; 10 at p = 0.5 (width 0.24: human review), 7 legitimate.
+    p = [0.95] * 10 + [0.5] * 10 + [0.05] * 80
+    y = [1] * 6 + [0] * 4 + [1] * 3 + [0] * 7 + [0] * 80
+    figures = _figures({"v1": _labeled(p, y, [True] * 20 + [False] * 80, q=0.12)})
+    html = _text(report.render_html(figures, CONTEXT))
+    assert "false-positive" not in html.lower() and "false positive" not in html.lower()
+    assert "precision" not in html.lower()
+    assert "share of auto-tickets that were legitimate is 40.0 %" in html  # 4 of 10, by hand
+    assert "share of human reviews that were legitimate is 70.0 %" in html  # 7 of 10
+    table = [row for row in csv.DictReader(io.StringIO(report.figures_csv(figures)))]
+    automation = {row["column"]: row["value"] for row in table if row["table"] == "automation"}
+    assert (automation["legitimate_auto_tickets"], float(automation["auto_ticket_legitimate_share"])) == ("4", 0.4)
+    assert not any("false_positive" in row["column"] or row["column"] == "precision" for row in table)
+
+
+def test_replay_rows_with_identical_outcomes_are_one_row_with_the_threshold_range():
+    from fraudcal.coverage import threshold_replay
+
+    # Widths 0.18 (two, one fraud) and 0.32 (one fraud), all HIGH: thresholds 0.05-0.15 ticket
+    # nothing, 0.20-0.30 the two narrow ones, 0.35-0.50 all three.
+    replay = threshold_replay([0.18, 0.18, 0.32], [True, True, True], [1, 0, 1])
+    rows = report.replay_rows(replay, 0.2)
+    assert [row["thresholds"] for row in rows] == ["0.05\u20130.15", "0.20\u20130.30", "0.35\u20130.50"]
+    assert [row["auto_tickets"] for row in rows] == [0, 2, 3]
+    assert [row["missed_frauds"] for row in rows] == [2, 1, 0]
+    assert [row["current"] for row in rows] == [False, True, False]
+    assert len(replay) == 10  # the core (and the CSV) keep every threshold
+
+
+def test_the_rendered_replay_table_repeats_no_row():
+    import re
+
+    figures = _figures({"v1": _rare_fraud()})
+    html = report.render_html(figures, CONTEXT)
+    table = html.split("narrow threshold (width below)")[1].split("</table>")[0]
+    cells = [re.sub(r"<[^>]+>", "", row) for row in re.findall(r"<tr.*?</tr>", table, flags=re.S)]
+    outcomes = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)[1:] for row in re.findall(r"<tr.*?</tr>", table, flags=re.S)]
+    assert all(a != b for a, b in zip(outcomes, outcomes[1:], strict=False)), cells
+    assert len(cells) == 1 and "0.05\u20130.50" in cells[0]  # no prediction is HIGH: one outcome for all
+
+
+def test_each_word_a_reader_may_not_know_is_explained_once_where_it_first_appears():
+    import re
+
+    figures = _figures({"v1": _rare_fraud(), "v2": _rare_fraud()})
+    text = _text(report.render_html(figures, {**CONTEXT, "chart_files": []}))
+    explanations = {
+        "Wilson interval": "95 % Wilson interval: the range the true coverage lies in with 95 % confidence",
+        "label set": "Label set: the outcomes an interval allows.",
+        "reliability": "Reliability diagram: the predictions sorted by probability",
+        "ECE": "ECE (expected calibration error):",
+        "Mondrian": "per-class (Mondrian) calibration would give the confirmed frauds and the legitimate cases each their own quantile",
+        "calibration set": "calibration set: the quantiles q computed each day",
+        "calibration_score": "The calibration_score published with each calibration set is 1 minus the ECE",
+    }
+    # The findings (and their "What the words mean") come first, then one section per version.
+    sections = text.split(" fraud_detector / v")
+    assert len(sections) == 3
+    for word, explanation in explanations.items():
+        used = re.compile(rf"\b{re.escape(word)}\b", 0 if word.isupper() else re.IGNORECASE)
+        where = next(index for index, section in enumerate(sections) if used.search(section))
+        assert explanation in sections[where], (word, where)
+        per_version = word == "Mondrian"  # said in each version's finding, in the same sentence
+        assert text.count(explanation) == (2 if per_version else 1), word
+
+
+def test_the_browser_copy_inlines_every_chart_and_references_no_cid():
+    import base64
+    import re
+
+    from fraudcal_airflow.reporting.archive import browser_html
+
+    figures = _figures({"v1": _rare_fraud()})
+    charts = report.render_charts(figures)
+    mail = report.render_html(figures, {**CONTEXT, "chart_files": sorted(charts)})
+    browser = browser_html(mail, charts)
+    assert "cid:" not in browser
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]+)"', browser)
+    assert len(sources) == len(charts) == 2
+    prefix = "data:image/png;base64,"
+    assert all(src.startswith(prefix) for src in sources)
+    assert sorted(base64.b64decode(src[len(prefix):]) for src in sources) == sorted(charts.values())
+    assert set(re.findall(r'src="cid:([^"]+)"', mail)) == set(charts)  # the mail itself keeps cid:

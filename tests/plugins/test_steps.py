@@ -63,8 +63,8 @@ def test_version_plan_and_snapshot_round_trip_through_json():
 
 def test_recorded_set_announces_only_which_set():
     payload = {"model_type": "m", "model_version": "v1", "as_of": "2025-02-20T00:00:00Z", "calibration_set_id": 7}
-    extra = calibrate.RecordedSet({**payload, "levels": {}, "n": 3}).asset_extra
-    assert extra == payload
+    extra = calibrate.RecordedSet({**payload, "levels": {}, "n": 3}, changed=False).asset_extra
+    assert extra == {**payload, "changed": False}
 
 
 BACKFILL_PARAMS = {

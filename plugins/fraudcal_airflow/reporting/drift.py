@@ -2,12 +2,20 @@
 
 The figures and rules come from the core (:mod:`fraudcal.drift`); the daily rows are computed
 and stored by :mod:`fraudcal_airflow.steps.drift_report`.
+
+An alert chart shows the metric's daily values, the judged day, the alert threshold where the
+rule has one, and a *reference band*: the mean +- ``band_sigmas`` sd of the metric over the
+reference days only (the days before the judged day; for the trailing-week PR-AUC, the days
+before its 7-day block), the days the band rule itself compares with, clipped to the values
+the metric can take (PSI is never negative; rates, AUCs and KS lie in [0, 1]).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraudcal.defaults import DEFAULT_LEVEL
 from fraudcal_airflow.db.model_health import stored_days
@@ -15,6 +23,19 @@ from fraudcal_airflow.reporting.render import figure_png, new_figure, render_tem
 
 if TYPE_CHECKING:
     import psycopg
+
+#: Fewer finite reference values than this: no band (the band rule needs as many).
+MIN_BAND_DAYS = 7
+#: The stored daily column drawn for an alert's metric: the trailing-week PR-AUC is not stored,
+#: so its chart draws the daily PR-AUC and marks the judged week's value.
+SERIES_COLUMN = {"pr_auc_7d": "pr_auc"}
+#: The rules that have a threshold line, and its legend.
+THRESHOLD_NAMES = {
+    "PSI": "alert threshold (psi_alert)",
+    "PR-AUC": "alert threshold for the 7 days: (1 \u2212 pr_auc_drop) \u00d7 reference PR-AUC",
+    "coverage": "coverage target",
+}
+
 
 def table_metrics(level: int) -> list[str]:
     """Daily figures shown in the mail's table, in this order, at coverage ``level``.
@@ -26,6 +47,8 @@ def table_metrics(level: int) -> list[str]:
         "labeled",
         "fraud_rate",
         "pr_auc",
+        "pr_auc_7d",
+        "pr_auc_baseline",
         "roc_auc",
         "brier",
         "ece",
@@ -38,43 +61,193 @@ def table_metrics(level: int) -> list[str]:
     ]
 
 
+def metric_label(name: str) -> str:
+    """A daily figure's name in plain words, with what it measures (the table's first column)."""
+    labels = {
+        "predictions": "predictions",
+        "labeled": "labeled outcomes",
+        "fraud_rate": "fraud rate (confirmed frauds among labeled outcomes)",
+        "pr_auc": "PR-AUC of the day (how well scores rank frauds first; 1 is perfect)",
+        "pr_auc_7d": "PR-AUC of the trailing 7 days (what the PR-AUC rule judges)",
+        "pr_auc_baseline": "PR-AUC of the reference days before those 7",
+        "roc_auc": "ROC-AUC (0.5 is chance, 1 is perfect)",
+        "brier": "Brier score (mean squared error of the probabilities; lower is better)",
+        "ece": "ECE (mean gap between predicted and observed fraud rate; 0 is perfect)",
+        "mean_probability": "mean predicted probability",
+        "psi": "PSI (how far the day's scores moved from the reference days'; 0 is no move)",
+        "ks": "KS statistic (largest gap between the day's and the reference score distributions, 0 to 1)",
+    }
+    if name in labels:
+        return labels[name]
+    for prefix, words in (
+        ("coverage_fraud_", "coverage of the {} % intervals, confirmed frauds only"),
+        ("coverage_", "coverage of the {} % intervals (all labeled outcomes)"),
+        ("mean_width_", "mean width of the {} % intervals"),
+    ):
+        if name.startswith(prefix):
+            return words.format(name.removeprefix(prefix))
+    return name
+
+
+def metric_range(metric: str) -> tuple[float | None, float | None]:
+    """The values ``metric`` can take: PSI is >= 0 and unbounded; rates, AUCs, KS, ECE and Brier lie in [0, 1]."""
+    if metric == "psi":
+        return 0.0, None
+    bounded = {"fraud_rate", "pr_auc", "pr_auc_7d", "roc_auc", "brier", "ece", "mean_probability", "ks"}
+    if metric in bounded or metric.startswith(("coverage_", "mean_width_")):
+        return 0.0, 1.0
+    return None, None
+
+
+def reference_days_of(metric: str, day: date, reference_days: int) -> tuple[date, date]:
+    """``[first, end)``: the reference days the band of ``metric`` on the judged ``day`` is made of.
+
+    The ``reference_days`` before the judged day, as the band rule uses; for the trailing-week
+    PR-AUC, the ``reference_days`` before its 7-day block (the PR-AUC rule's baseline window),
+    so the band never holds a day of what is being judged.
+    """
+    from fraudcal_airflow.steps.drift_report import PR_AUC_BLOCK_DAYS
+
+    end = day - timedelta(days=PR_AUC_BLOCK_DAYS - 1) if metric == "pr_auc_7d" else day
+    return end - timedelta(days=reference_days), end
+
+
+@dataclass(frozen=True)
+class ReferenceBand:
+    """Mean +- k sd of a metric over its reference days, clipped to the metric's range."""
+
+    low: float
+    high: float
+    first_day: date
+    last_day: date
+    days: int
+    clipped_low: bool
+    clipped_high: bool
+
+    def label(self, sigmas: float, series: str) -> str:
+        """The legend's words: which days, which rule, and any clipping."""
+        clipped = [f"at {bound}" for bound, done in (("0", self.clipped_low), ("1", self.clipped_high)) if done]
+        return (
+            f"{series}: mean \u00b1 {sigmas:g} sd of {self.days} reference days "
+            f"{self.first_day:%m-%d}\u2013{self.last_day:%m-%d}"
+            + (f", clipped {' and '.join(clipped)}" if clipped else "")
+        )
+
+
+def reference_band(
+    rows: list[dict[str, Any]], metric: str, day: date, reference_days: int, sigmas: float
+) -> ReferenceBand | None:
+    """The band of ``metric`` on the judged ``day`` from the stored daily ``rows``, or None.
+
+    Only rows of :func:`reference_days_of` count; for the fraud rate only days with enough
+    labels (as the band rule). None with fewer than :data:`MIN_BAND_DAYS` finite values.
+    """
+    import numpy as np
+
+    from fraudcal.drift import enough_labels
+
+    first, end = reference_days_of(metric, day, reference_days)
+    column = SERIES_COLUMN.get(metric, metric)
+    kept = [
+        (row["day"], float(row[column]))
+        for row in rows
+        if first <= row["day"] < end
+        and row.get(column) is not None
+        and math.isfinite(row[column])
+        and (metric != "fraud_rate" or enough_labels(row["labeled"], row["frauds"]))
+    ]
+    if len(kept) < MIN_BAND_DAYS:
+        return None
+    values = np.array([value for _, value in kept])
+    mean, spread = float(values.mean()), float(values.std(ddof=1))
+    low, high = mean - sigmas * spread, mean + sigmas * spread
+    floor, ceiling = metric_range(metric)
+    clipped_low = floor is not None and low < floor
+    clipped_high = ceiling is not None and high > ceiling
+    return ReferenceBand(
+        low=floor if clipped_low else low,
+        high=ceiling if clipped_high else high,
+        first_day=kept[0][0],
+        last_day=kept[-1][0],
+        days=len(kept),
+        clipped_low=clipped_low,
+        clipped_high=clipped_high,
+    )
+
+
+def alert_chart_data(
+    rows: list[dict[str, Any]], result: dict[str, Any], alert: dict[str, Any], reference_days: int, sigmas: float
+) -> dict[str, Any]:
+    """What one alert chart draws: the daily series, the judged value, the band and the threshold."""
+    day = date.fromisoformat(result["day"])
+    metric = alert["metric"]
+    column = SERIES_COLUMN.get(metric, metric)
+    series = [(row["day"], math.nan if row.get(column) is None else float(row[column])) for row in rows]
+    if metric == "pr_auc_7d":
+        series_name = "daily PR-AUC"
+        judged_name = "PR-AUC of the trailing 7 days (judged)"
+    else:
+        series_name = metric_label(metric).split(" (")[0]
+        judged_name = f"{series_name} on {day} (judged)"
+    return {
+        "title": f"{result['model_version']}: {metric_label(metric).split(' (')[0]} ({alert['rule']} alert)",
+        "series": series,
+        "series_name": series_name,
+        "judged": (day, alert["value"]),
+        "judged_name": judged_name,
+        "band": reference_band(rows, metric, day, reference_days, sigmas),
+        "band_name": f"band rule: {series_name}" if alert["rule"] == "band" else f"reference {series_name}",
+        "threshold": alert["threshold"] if alert["rule"] in THRESHOLD_NAMES else None,
+        "threshold_name": THRESHOLD_NAMES.get(alert["rule"]),
+    }
+
+
 def alert_charts(
     conn: psycopg.Connection, model_type: str, results: list[dict], reference_days: int, band_sigmas: float
 ) -> dict[str, bytes]:
     """PNG time series (value, reference band, threshold) of every metric an alert names."""
-    import numpy as np
+    from fraudcal_airflow.steps.drift_report import PR_AUC_BLOCK_DAYS
 
     charts = {}
     for result in results:
         day = date.fromisoformat(result["day"])
         rows = stored_days(
-            conn, model_type, result["model_version"], day - timedelta(days=reference_days), day + timedelta(days=1)
+            conn,
+            model_type,
+            result["model_version"],
+            day - timedelta(days=reference_days + PR_AUC_BLOCK_DAYS - 1),
+            day + timedelta(days=1),
         )
         for alert in result["alerts"]:
-            metric = alert["metric"]
-            days = [row["day"] for row in rows]
-            values = [np.nan if row.get(metric) is None else row[metric] for row in rows]
-            reference = np.array(values[:-1], dtype=float)
-            reference = reference[np.isfinite(reference)]
-            figure, axis = new_figure(6.8, 2.4)
-            axis.plot(days, values, "o-", color="#1a5fb4", markersize=3, label=metric)
-            if reference.size >= 2:
-                mean, spread = reference.mean(), reference.std(ddof=1)
-                axis.axhspan(
-                    mean - band_sigmas * spread,
-                    mean + band_sigmas * spread,
-                    color="#1a5fb4",
-                    alpha=0.12,
-                    label=f"reference mean \u00b1 {band_sigmas:g} sd",
-                )
-            if alert["rule"] in ("PSI", "PR-AUC", "coverage"):
-                axis.axhline(alert["threshold"], color="#b3261e", linestyle="--", label="alert threshold")
-            axis.set_title(f"{result['model_version']}: {metric} ({alert['rule']} alert)", fontsize=10)
-            axis.legend(fontsize=7)
-            axis.tick_params(labelsize=7)
-            figure.autofmt_xdate()
-            charts[alert_chart_name(result["model_version"], metric)] = figure_png(figure)
+            data = alert_chart_data(rows, result, alert, reference_days, band_sigmas)
+            charts[alert_chart_name(result["model_version"], alert["metric"])] = draw_alert_chart(
+                data, alert["metric"], band_sigmas
+            )
     return charts
+
+
+def draw_alert_chart(data: dict[str, Any], metric: str, band_sigmas: float) -> bytes:
+    """One alert chart (PNG) from :func:`alert_chart_data`."""
+    figure, axis = new_figure(6.8, 2.6)
+    axis.plot(
+        [when for when, _ in data["series"]], [value for _, value in data["series"]], "o-", color="#1a5fb4",
+        markersize=3, label=data["series_name"],
+    )
+    if data["judged"][1] is not None:
+        axis.plot([data["judged"][0]], [data["judged"][1]], "D", color="#b3261e", markersize=6, label=data["judged_name"])
+    band = data["band"]
+    if band is not None:
+        axis.axhspan(band.low, band.high, color="#1a5fb4", alpha=0.12, label=band.label(band_sigmas, data["band_name"]))
+    if data["threshold"] is not None:
+        axis.axhline(data["threshold"], color="#b3261e", linestyle="--", label=data["threshold_name"])
+    floor, _ = metric_range(metric)
+    if floor is not None:
+        axis.set_ylim(bottom=floor)
+    axis.set_title(data["title"], fontsize=10)
+    axis.legend(fontsize=7)
+    axis.tick_params(labelsize=7)
+    figure.autofmt_xdate()
+    return figure_png(figure)
 
 
 def alert_chart_name(model_version: str, metric: str) -> str:
@@ -107,7 +280,7 @@ def render_html(
     run_url: str,
     level: int = DEFAULT_LEVEL,
 ) -> str:
-    """The alert or digest e-mail (static HTML, cid: charts)."""
+    """The alert or digest e-mail (static HTML, cid: charts); the table at coverage ``level``."""
     return render_template(
         "drift_report.html.j2",
         subject=subject,
@@ -116,5 +289,5 @@ def render_html(
         results=results,
         charts=sorted(charts),
         run_url=run_url,
-        metric_names=table_metrics(level),
+        metrics=[(name, metric_label(name)) for name in table_metrics(level)],
     )
