@@ -20,9 +20,9 @@ calibration score
 Modules
 -------
 defaults
-    The supported coverage levels, the method name and the defaults (narrow threshold,
+    The supported coverage levels, the method names and the defaults (narrow threshold,
     window, minimum sample, TTL, staleness, chunk size, report and reference days, drift
-    alert thresholds), each stated once; imports nothing.
+    alert thresholds, default method), each stated once; imports nothing.
 inputs
     The input contract: finite probabilities in [0, 1], labels exactly 0 or 1, equal
     lengths; :class:`~fraudcal.inputs.InvalidOutcomesError` names the offending value.
@@ -37,8 +37,23 @@ calibration_set
     One calibration set: computed from a window of labeled outcomes, serialised as the
     columns of ``fraudcal.calibration_sets`` and turned into the Redis payload of
     DESIGN.md section 3.3.
+mondrian
+    Label-conditional (Mondrian) split conformal: one quantile per class, label sets with a
+    coverage guarantee per class, and the fewest frauds a level needs.
+venn_abers
+    Inductive Venn-Abers predictors: the exact step functions ``p0(s)``, ``p1(s)`` of a
+    window, fitted in O(n log n), their compact JSON form and vectorised lookups.
+methods
+    The ``methods`` / ``default_method`` selection and its named errors; imports only defaults.
+payload
+    The Redis payload, schema version 2: the version-1 fields plus every method, with the
+    Venn-Abers companion document and its digest.
 online
-    What the online service does with a payload and a new score.
+    What the online service does with a payload and a new score; standard library only, so
+    that a service can vendor the file (``load`` reads both keys through any ``get``).
+measurements
+    The bench's figures for the methods: Venn-Abers fit against ``np.sort``, payload bytes,
+    online lookup p99 (``python -m fraudcal.measurements``).
 names
     The one rule for model types and versions that reach Redis keys, file names and mail headers.
 coverage

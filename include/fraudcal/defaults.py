@@ -43,3 +43,11 @@ DEFAULT_PSI_WARN = 0.1
 DEFAULT_PSI_ALERT = 0.25
 #: Drift alert: a daily figure outside the reference days' mean +- this many standard deviations.
 DEFAULT_BAND_SIGMAS = 3.0
+#: Per-class (Mondrian) split conformal: one quantile per label, a coverage guarantee per class.
+MONDRIAN_METHOD = "mondrian"
+#: Inductive Venn-Abers: a calibrated probability interval ``[p0, p1]`` per score.
+VENN_ABERS_METHOD = "venn_abers"
+#: Every method a calibration set can carry, in the order the payload and reports list them.
+METHODS: tuple[str, ...] = (RESIDUAL_METHOD, MONDRIAN_METHOD, VENN_ABERS_METHOD)
+#: The method the online service uses unless a model's Params choose another.
+DEFAULT_METHOD = MONDRIAN_METHOD

@@ -49,9 +49,7 @@ import re
 #: The longest name (characters): the trigger form's ``maxLength`` and the pattern agree.
 MAX_NAME_LENGTH = 100
 #: The rule in words, as the errors state it.
-SAFE_NAME_RULE = (
-    f"1 to {MAX_NAME_LENGTH} ASCII letters, digits, '.', '_' or '-', the first a letter or digit"
-)
+SAFE_NAME_RULE = f"1 to {MAX_NAME_LENGTH} ASCII letters, digits, '.', '_' or '-', the first a letter or digit"
 #: Every model type and model version that reaches a Redis key, a file name or a mail header.
 SAFE_NAME_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}$(?!\n)"
 #: A report recipient: a plain ``local@domain`` address (WHATWG's valid e-mail address).

@@ -1,17 +1,96 @@
 """What the online service does with a calibration payload and a new score.
 
-This is the reference implementation of the service's side of the Redis contract
-(DESIGN.md section 3.3), kept here so that the batch side and its tests use the same rule.
+This is the reference implementation of the service's side of the Redis contract (DESIGN.md
+section 3.3), kept here so that the batch side and its tests use the same rule. It imports
+the Python standard library only (no numpy, no other fraudcal module), so that an online
+service can vendor this one file; the few shared facts it needs (the default level, the
+method names, the key layout) are copies, which ``tests/fraudcal/test_online_standalone.py``
+pins to :mod:`fraudcal.defaults` and DESIGN.md 3.3, and its plain-float interval formula to
+:func:`fraudcal.conformal.interval_bounds`.
+
+Two ways in
+-----------
+:func:`interval_for_score`
+    The version-1 reader: a decoded payload and a score give the residual interval dict. It
+    reads a version-2 payload the same way (its version-1 fields are kept as they were).
+:func:`load`
+    Reads a model version's payload (and, for Venn-Abers, its companion key) through any
+    ``get(key) -> bytes | str | None`` (e.g. a redis-py client's ``get``) and returns an
+    :class:`OnlineCalibration` whose ``interval``, ``label_set`` and ``venn_abers`` answer
+    each score in O(log n) (:mod:`bisect`), or ``None`` without a set.
+
+Consistency of the two keys
+---------------------------
+A large Venn-Abers representation lives in the companion key ``<main key>:venn_abers``; the
+main payload names it by the SHA-256 of its exact stored text. The publisher writes both in
+one atomic step, but a reader does two ``GET``\\ s, and a publish may fall between them. So
+:func:`load` accepts a companion only if its digest is the one the main payload names; on a
+mismatch it reads both again, at most :data:`MAX_READS` times, and otherwise returns the set
+with Venn-Abers unavailable (``venn_abers(score)`` is ``None``): a new main payload is never
+combined with an old companion, nor the reverse.
+
+Examples
+--------
+>>> store = {"fraudcal:calibration:fd:v1": json.dumps({
+...     "levels": {"90": {"quantile": 0.125, "k": 90}}, "narrow_threshold": 0.2, "calibration_score": 0.97})}
+>>> calibration = load(store.get, "fd", "v1")
+>>> calibration.interval(0.9375)["upper_bound"], calibration.methods
+(1.0, ('residual',))
+>>> load(store.get, "fd", "v2") is None
+True
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
-from fraudcal.conformal import coverage_fraction, prediction_intervals
-from fraudcal.defaults import DEFAULT_LEVEL
+# Copies of shared facts, so that this file stands alone; tests pin them to their homes.
+#: The level used when none is asked for (copy of ``fraudcal.defaults.DEFAULT_LEVEL``).
+DEFAULT_COVERAGE_LEVEL = 90
+#: Method names (copies of ``fraudcal.defaults.RESIDUAL_METHOD``, ``MONDRIAN_METHOD``, ``VENN_ABERS_METHOD``).
+METHOD_RESIDUAL, METHOD_MONDRIAN, METHOD_VENN_ABERS = "residual", "mondrian", "venn_abers"
+#: First part of every calibration key: ``fraudcal:calibration:{model_type}:{model_version}``.
+KEY_PREFIX = "fraudcal:calibration"
+#: Reads of the main payload (and its companion) before Venn-Abers is declared unavailable.
+MAX_READS = 3
+
+
+def calibration_key(model_type: str, model_version: str) -> str:
+    """Return the Redis key of a model version's live calibration payload.
+
+    Raises
+    ------
+    ValueError
+        If a name is empty or holds ``:`` (the key separator: version ``v1:previous`` would
+        read version v1's rollback key).
+    """
+    for name, value in (("model_type", model_type), ("model_version", model_version)):
+        if not value or ":" in value:
+            raise ValueError(f"{name} {value!r} must be non-empty and without ':'")
+    return f"{KEY_PREFIX}:{model_type}:{model_version}"
+
+
+def companion_key(main_key: str) -> str:
+    """Return the key of the Venn-Abers companion of the payload stored at ``main_key``."""
+    return f"{main_key}:{METHOD_VENN_ABERS}"
+
+
+def companion_digest(stored: bytes | str) -> str:
+    """Return the SHA-256 (hex) of a companion's stored text, as the main payload names it."""
+    return hashlib.sha256(stored.encode("utf-8") if isinstance(stored, str) else stored).hexdigest()
+
+
+# ------------------------------------------------------------------ the version-1 reader
+
+
+def _coverage_fraction(level: str) -> Fraction:
+    """A level key as an exact fraction, for ordering ``"99.5"`` after ``"99"``."""
+    return Fraction(level)
 
 
 def _level_number(level: str) -> int | float:
@@ -20,19 +99,29 @@ def _level_number(level: str) -> int | float:
     return int(exact) if exact.denominator == 1 else float(exact)
 
 
+def _checked_score(score: float) -> float:
+    """The score as a float, refusing anything outside [0, 1] (NaN included)."""
+    if not 0.0 <= score <= 1.0:  # also rejects NaN
+        raise ValueError(f"score {score!r} must be a probability in [0, 1]")
+    return float(score)
+
+
 def interval_for_score(
-    payload: Mapping[str, Any] | None, score: float, coverage_level: int | float | str = DEFAULT_LEVEL
+    payload: Mapping[str, Any] | None, score: float, coverage_level: int | float | str = DEFAULT_COVERAGE_LEVEL
 ) -> dict[str, Any] | None:
-    """Return the interval of one new score, or ``None`` without a calibration set.
+    """Return the residual interval of one new score, or ``None`` without a calibration set.
+
+    The formula is :func:`fraudcal.conformal.interval_bounds`' (``[max(0, p - q), min(1, p +
+    q)]``), written here in plain floats; a test checks that both agree bit for bit.
 
     Parameters
     ----------
     payload : mapping or None
-        The decoded Redis payload of the model version, or ``None`` when Redis had none
-        (expired, never published, or Redis unreachable).
+        The decoded Redis payload of the model version (schema version 1 or 2), or ``None``
+        when Redis had none (expired, never published, or Redis unreachable).
     score : float
         The model's fraud probability, in [0, 1].
-    coverage_level : int, float or str, default=DEFAULT_LEVEL
+    coverage_level : int, float or str, default=DEFAULT_COVERAGE_LEVEL
         Which level of the payload to use (its key, e.g. ``90`` or ``"99.5"``).
 
     Returns
@@ -46,25 +135,167 @@ def interval_for_score(
     ------
     ValueError
         If the score is outside [0, 1] or the payload lacks the level.
+
+    Examples
+    --------
+    >>> payload = {"levels": {"90": {"quantile": 0.125, "k": 90}}, "narrow_threshold": 0.2, "calibration_score": 0.97}
+    >>> interval_for_score(payload, 0.9375)
+    {'lower_bound': 0.8125, 'upper_bound': 1.0, 'width': 0.1875, 'calibration_score': 0.97, 'coverage_level': 90, 'quantile_value': 0.125, 'is_narrow': True}
     """
     if payload is None:
         return None
-    if not 0.0 <= score <= 1.0:  # also rejects NaN
-        raise ValueError(f"score {score!r} must be a probability in [0, 1]")
+    value = _checked_score(score)
     level = str(coverage_level)
     if level not in payload["levels"]:
         raise ValueError(
             f"coverage_level {level} is not in the calibration set "
-            f"(it has {sorted(payload['levels'], key=coverage_fraction)})"
+            f"(it has {sorted(payload['levels'], key=_coverage_fraction)})"
         )
     quantile = float(payload["levels"][level]["quantile"])
-    interval = prediction_intervals([score], quantile, float(payload["narrow_threshold"]))
+    lower = max(0.0, value - quantile)
+    upper = min(1.0, value + quantile)
+    width = upper - lower
     return {
-        "lower_bound": float(interval.lower[0]),
-        "upper_bound": float(interval.upper[0]),
-        "width": float(interval.width[0]),
+        "lower_bound": lower,
+        "upper_bound": upper,
+        "width": width,
         "calibration_score": payload.get("calibration_score"),
         "coverage_level": _level_number(level),
         "quantile_value": quantile,
-        "is_narrow": bool(interval.is_narrow[0]),
+        "is_narrow": width < float(payload["narrow_threshold"]),
     }
+
+
+# ------------------------------------------------------------------ the loaded set
+
+
+class _VennAbersSteps:
+    """The two step functions of a Venn-Abers representation (``fraudcal.venn_abers``' JSON form)."""
+
+    __slots__ = ("p0_lower", "p0_value", "p1_upper", "p1_value")
+
+    def __init__(self, representation: Mapping[str, Any]) -> None:
+        self.p0_lower = [float(x) for x in representation["p0"]["lower"]]
+        self.p0_value = [float(x) for x in representation["p0"]["value"]]
+        self.p1_upper = [float(x) for x in representation["p1"]["upper"]]
+        self.p1_value = [float(x) for x in representation["p1"]["value"]]
+        if len(self.p0_lower) != len(self.p0_value) or len(self.p1_upper) != len(self.p1_value):
+            raise ValueError("a Venn-Abers representation needs as many values as breakpoints")
+
+    def probabilities(self, score: float) -> dict[str, float]:
+        """``{"p0", "p1", "p", "width"}`` at one score: two bisections."""
+        below = bisect_right(self.p0_lower, score)  # p0 takes a breakpoint's new value at the breakpoint
+        p0 = self.p0_value[below - 1] if below else 0.0
+        above = bisect_left(self.p1_upper, score)  # p1 keeps its old value at the breakpoint
+        p1 = self.p1_value[above] if above < len(self.p1_value) else 1.0
+        return {"p0": p0, "p1": p1, "p": p1 / ((1.0 - p0) + p1), "width": p1 - p0}
+
+
+class OnlineCalibration:
+    """A model version's calibration payload, decoded once, answering each score in O(log n).
+
+    Attributes
+    ----------
+    payload : dict
+        The decoded main payload.
+    default_method : str
+        The method the Params chose for the service (``residual`` for a version-1 payload).
+    methods : tuple of str
+        The methods this object can answer: ``residual`` always, ``mondrian`` and
+        ``venn_abers`` when the payload has them (and, for Venn-Abers, its companion matched).
+    """
+
+    def __init__(self, payload: Mapping[str, Any], venn_abers: Mapping[str, Any] | None = None) -> None:
+        self.payload = dict(payload)
+        self.default_method = str(payload.get("default_method", METHOD_RESIDUAL))
+        methods = payload.get("methods") or {}
+        self._mondrian: dict[str, tuple[float, float]] | None = None
+        if METHOD_MONDRIAN in methods:
+            self._mondrian = {
+                level: (float(entry["0"]["quantile"]), float(entry["1"]["quantile"]))
+                for level, entry in methods[METHOD_MONDRIAN]["levels"].items()
+            }
+        self._venn_abers = None if venn_abers is None else _VennAbersSteps(venn_abers)
+        available = {
+            METHOD_RESIDUAL: True,
+            METHOD_MONDRIAN: self._mondrian is not None,
+            METHOD_VENN_ABERS: self._venn_abers is not None,
+        }
+        self.methods = tuple(name for name, present in available.items() if present)
+
+    def interval(self, score: float, coverage_level: int | float | str = DEFAULT_COVERAGE_LEVEL) -> dict[str, Any]:
+        """The residual interval dict of :func:`interval_for_score`."""
+        return interval_for_score(self.payload, score, coverage_level)
+
+    def label_set(self, score: float, coverage_level: int | float | str = DEFAULT_COVERAGE_LEVEL) -> list[int] | None:
+        """The Mondrian label set of a score, as a sorted list of labels (``[]``, ``[0]``, ``[1]`` or ``[0, 1]``).
+
+        Returns ``None`` when the payload has no Mondrian set (the service falls back).
+
+        Raises
+        ------
+        ValueError
+            If the score is outside [0, 1] or the set lacks the level.
+        """
+        if self._mondrian is None:
+            return None
+        value = _checked_score(score)
+        level = str(coverage_level)
+        if level not in self._mondrian:
+            raise ValueError(
+                f"coverage_level {level} is not in the Mondrian set "
+                f"(it has {sorted(self._mondrian, key=_coverage_fraction)})"
+            )
+        q_zero, q_one = self._mondrian[level]
+        # The scores |p - 0| and |p - 1| exactly as the batch side computes them.
+        return [label for label, held in ((0, value <= q_zero), (1, 1.0 - value <= q_one)) if held]
+
+    def venn_abers(self, score: float) -> dict[str, float] | None:
+        """``{"p0", "p1", "p", "width"}`` of a score, or ``None`` when Venn-Abers is unavailable.
+
+        ``width = p1 - p0`` says how much calibration data is near the score, not how likely
+        the label is: it is not an auto-ticket signal (see :mod:`fraudcal.venn_abers`).
+
+        Raises
+        ------
+        ValueError
+            If the score is outside [0, 1].
+        """
+        if self._venn_abers is None:
+            return None
+        return self._venn_abers.probabilities(_checked_score(score))
+
+
+def load(get: Callable[[str], bytes | str | None], model_type: str, model_version: str) -> OnlineCalibration | None:
+    """Read a model version's calibration set through ``get``; ``None`` when there is none.
+
+    Parameters
+    ----------
+    get : callable
+        ``get(key)`` returns the stored text (bytes or str) or ``None``: a redis-py client's
+        ``get``, or a dict's ``get`` in tests. Its errors propagate (the service then falls
+        back as for a missing set).
+    model_type, model_version : str
+        Which model (checked by :func:`calibration_key`).
+
+    Returns
+    -------
+    OnlineCalibration or None
+        Venn-Abers is included only when the payload has it inline, or its companion's digest
+        matches within :data:`MAX_READS` reads; otherwise ``venn_abers(score)`` is ``None``.
+    """
+    key = calibration_key(model_type, model_version)
+    payload = None
+    for _ in range(MAX_READS):
+        stored = get(key)
+        if stored is None:
+            return None
+        payload = json.loads(stored)
+        entry = (payload.get("methods") or {}).get(METHOD_VENN_ABERS)
+        if entry is None or "companion" not in entry:
+            return OnlineCalibration(payload, entry)
+        companion = get(companion_key(key))
+        if companion is not None and companion_digest(companion) == entry["companion"]["sha256"]:
+            return OnlineCalibration(payload, json.loads(companion)[METHOD_VENN_ABERS])
+        # A publish fell between the two reads (or the companion expired): read both again.
+    return OnlineCalibration(payload, None)

@@ -65,9 +65,12 @@ def test_only_interval_bounds_writes_the_interval_formula(path):
     assert places <= {("conformal", "interval_bounds")}, places
 
 
-# synthetic.py is left out: its numbers describe the simulated log (e.g. a 90-day period).
+# synthetic.py is left out: its numbers describe the simulated log (e.g. a 90-day period). online.py
+# is left out because it is vendored alone: it carries copies, pinned by test_online_standalone.py.
 @pytest.mark.parametrize(
-    "path", [path for path in MODULES if path.stem not in ("defaults", "synthetic")], ids=lambda path: path.stem
+    "path",
+    [path for path in MODULES if path.stem not in ("defaults", "synthetic", "online")],
+    ids=lambda path: path.stem,
 )
 def test_no_supported_level_is_written_outside_defaults(path):
     tree = _tree(path)
