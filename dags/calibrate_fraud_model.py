@@ -79,29 +79,29 @@ def calibrate_fraud_model():
             request, run = _request(of=extracted)
             return calibrate.validate(request, calibrate.Snapshot.from_dict(extracted), run).as_dict()
 
-        @task(task_display_name="Compute calibration set")
+        @task(task_display_name="Compute calibration sets")
         def compute(validated: dict) -> dict:
-            """Compute q and k per level, ECE, Brier and the window statistics."""
+            """Compute each selected method's set (residual always), with ECE, Brier and the window statistics."""
             from fraudcal_airflow.steps import calibrate
 
-            return calibrate.compute(_request(of=validated)[0], calibrate.Snapshot.from_dict(validated)).to_dict()
+            return calibrate.compute(_request(of=validated)[0], calibrate.Snapshot.from_dict(validated)).as_dict()
 
         @task(task_display_name="Record in PostgreSQL", outlets=[CALIBRATION_SETS])
-        def record(values: dict) -> dict:
-            """Record the set in fraudcal.calibration_sets; emit the Asset event naming it."""
+        def record(computed: dict) -> dict:
+            """Record each method's set in fraudcal.calibration_sets; emit the Asset event naming them."""
             from fraudcal_airflow.runtime import set_asset_extra
             from fraudcal_airflow.steps import calibrate
 
-            recorded = calibrate.record(values, *_request(of=values))
+            recorded = calibrate.record(computed, *_request(of=computed))
             set_asset_extra(CALIBRATION_SETS, recorded.asset_extra)
-            return recorded.payload
+            return recorded.as_dict()
 
         @task(task_display_name="Publish to Redis")
-        def publish(payload: dict) -> str:
-            """Publish atomically; never over a newer as_of; keep :previous; announce."""
+        def publish(recorded: dict) -> str:
+            """Publish every method in one payload, atomically; never over a newer as_of; keep :previous."""
             from fraudcal_airflow.steps import calibrate
 
-            return calibrate.publish(_request(of=payload)[0], payload)
+            return calibrate.publish(_request(of=recorded)[0], recorded)
 
         publish(record(compute(validate(extract(version_plan)))))
 

@@ -26,7 +26,15 @@ from typing import Any, get_type_hints
 from numpy.typing import ArrayLike
 
 from fraudcal.conformal import conformal_quantiles, coverage_fraction, residual_scores
-from fraudcal.defaults import DEFAULT_MIN_SAMPLES, DEFAULT_NARROW_THRESHOLD, RESIDUAL_METHOD, SUPPORTED_LEVELS
+from fraudcal.defaults import (
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_NARROW_THRESHOLD,
+    METHODS,
+    MONDRIAN_METHOD,
+    RESIDUAL_METHOD,
+    SUPPORTED_LEVELS,
+    VENN_ABERS_METHOD,
+)
 from fraudcal.inputs import checked_outcomes
 from fraudcal.metrics import brier_score, expected_calibration_error, outcome_statistics
 
@@ -93,6 +101,26 @@ _READERS: dict[Any, Callable[[Any], Any]] = {datetime: _as_timestamp, int: _as_i
 # ------------------------------------------------------------------ the set
 
 
+def method_levels(method: str, levels: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``levels`` in the canonical form of ``method``'s numbers, checked.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is not a calibration method, or ``levels`` is not that method's form.
+    """
+    from fraudcal.mondrian import MondrianSet
+    from fraudcal.venn_abers import VennAbersSet
+
+    if method == RESIDUAL_METHOD:
+        return _as_levels(levels)
+    if method == MONDRIAN_METHOD:
+        return MondrianSet.from_dict({"levels": levels}).to_dict()["levels"]
+    if method == VENN_ABERS_METHOD:
+        return VennAbersSet.from_dict(levels).to_dict()
+    raise ValueError(f"method {method!r} is not a calibration method; expected one of {list(METHODS)}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class CalibrationSet:
     """The numbers of one calibration set: the conformal quantiles of one window.
@@ -101,8 +129,11 @@ class CalibrationSet:
     the table's order; the database adds ``id``, ``dag_id``, ``run_id``, ``computed_at`` and
     ``created_at``. :meth:`to_dict` and :meth:`from_dict` are the one serialisation.
 
-    ``levels`` (``{"90": {"quantile": q, "k": k}, ...}``) is what the online service uses
-    for its intervals. ``calibration_score`` is ``1 - ece``: a measure of probability
+    ``levels`` holds the method's numbers (:func:`method_levels`): for ``residual``
+    ``{"90": {"quantile": q, "k": k}, ...}``, what the online service uses for its intervals;
+    for ``mondrian`` the per-class quantiles (:class:`fraudcal.mondrian.MondrianSet`); for
+    ``venn_abers`` the step functions p0 and p1 (:class:`fraudcal.venn_abers.VennAbersSet`).
+    One window gives one set per method, with every other field equal. ``calibration_score`` is ``1 - ece``: a measure of probability
     calibration over 10 equal-mass bins, reported alongside; it is not a coverage figure,
     and a set with a high ``calibration_score`` can still give intervals that miss most
     frauds (DESIGN.md section 4).
@@ -123,7 +154,7 @@ class CalibrationSet:
     window_end: datetime
     n: int
     n_positive: int
-    levels: dict[str, dict[str, float | int]] = field(metadata={"reader": _as_levels})
+    levels: dict[str, Any] = field(metadata={"reader": _as_json_object})
     narrow_threshold: float
     calibration_score: float
     ece: float
@@ -135,7 +166,8 @@ class CalibrationSet:
     validation: dict[str, Any] = field(default_factory=dict, metadata={"reader": _as_json_object})
 
     def __post_init__(self) -> None:
-        """Check the constraints listed under Raises."""
+        """Check the constraints listed under Raises; put ``levels`` in its method's canonical form."""
+        object.__setattr__(self, "levels", method_levels(self.method, self.levels))
         for name in ("as_of", "window_start", "window_end"):
             if getattr(self, name).tzinfo is None:
                 raise ValueError(f"{name} {getattr(self, name)!r} has no time zone; fraudcal works in UTC")

@@ -15,6 +15,7 @@ from fraudcal.defaults import (
     DEFAULT_BAND_SIGMAS,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_LEVEL,
+    DEFAULT_METHOD,
     DEFAULT_MIN_SAMPLES,
     DEFAULT_NARROW_THRESHOLD,
     DEFAULT_PR_AUC_DROP,
@@ -24,6 +25,7 @@ from fraudcal.defaults import (
     DEFAULT_REPORT_DAYS,
     DEFAULT_TTL_HOURS,
     DEFAULT_WINDOW_DAYS,
+    METHODS,
     STALE_AFTER_HOURS,
     SUPPORTED_LEVELS,
 )
@@ -160,6 +162,25 @@ def calibrate_fraud_model() -> dict[str, Param]:
         "repair_coverage_level": coverage_level_param(
             "Repair: coverage level (%)",
             "Level whose interval fills the data interval's predictions left NULL by the online service.",
+        ),
+        "methods": Param(
+            list(METHODS),
+            type="array",
+            items={"type": "string", "enum": list(METHODS)},
+            examples=list(METHODS),
+            minItems=1,
+            uniqueItems=True,
+            title="Methods",
+            description="residual: one interval width for every score (kept for compatibility; always computed). "
+            "mondrian: per-class label sets, coverage guaranteed for the fraud class. venn_abers: a calibrated "
+            "probability with an interval [p0, p1] (its width is data density, not error: no auto-tickets).",
+        ),
+        "default_method": Param(
+            DEFAULT_METHOD,
+            type="string",
+            enum=list(METHODS),
+            title="Default method",
+            description="The method the online service should act on (payload field default_method); one of Methods.",
         ),
         "replace_other_source": Param(
             False,

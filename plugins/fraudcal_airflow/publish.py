@@ -2,7 +2,9 @@
 
 Contract (DESIGN.md 3.3): the live set of a model version is the JSON string at
 ``fraudcal:calibration:{model_type}:{model_version}``; the set it replaced is kept at
-``...:previous``; both expire after ``ttl_hours``. One Lua script does the read-compare-write,
+``...:previous``; both expire after ``ttl_hours``. A version-2 payload whose Venn-Abers part is
+too large for the main key has a companion at ``...:venn_abers`` (and ``...:previous:venn_abers``),
+written, moved and expired together with its payload. One Lua script does the read-compare-write,
 so Redis runs it as a single atomic step: no reader ever sees a half-published set, and two
 publishers cannot interleave. A set replaces the live one only if its ``as_of`` is not older,
 so a backfill of an old date never overwrites the live set. Every change is announced on the
@@ -28,8 +30,12 @@ if TYPE_CHECKING:
 KEY_PREFIX = "fraudcal:calibration"
 UPDATES_CHANNEL = "fraudcal:calibration:updated"
 
-# KEYS: live key, previous key. ARGV: payload, as_of, ttl seconds, channel, message.
+# KEYS: live, previous, companion, previous companion. ARGV: payload, as_of, ttl seconds,
+# channel, message, companion text ('' when the payload has none).
 # as_of strings are fixed-width UTC ("YYYY-MM-DDTHH:MM:SSZ"), so string order is time order.
+# The companion moves with its payload: to :previous:venn_abers on a replace, deleted when the
+# new payload has none, so a reader never finds a companion that belongs to another payload
+# (and checks the digest the payload names anyway).
 _PUBLISH_SCRIPT = """
 local live = redis.call('GET', KEYS[1])
 local outcome = 'created'
@@ -43,16 +49,30 @@ if live then
   end
   if live == ARGV[1] then
     redis.call('EXPIRE', KEYS[1], ARGV[3])
+    if redis.call('EXISTS', KEYS[3]) == 1 then
+      redis.call('EXPIRE', KEYS[3], ARGV[3])
+    end
     return 'unchanged'
   end
   if decoded['as_of'] < ARGV[2] then
     redis.call('SET', KEYS[2], live, 'EX', ARGV[3])
+    local companion = redis.call('GET', KEYS[3])
+    if companion then
+      redis.call('SET', KEYS[4], companion, 'EX', ARGV[3])
+    else
+      redis.call('DEL', KEYS[4])
+    end
     outcome = 'replaced'
   else
     outcome = 'updated'
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if ARGV[6] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[3])
+else
+  redis.call('DEL', KEYS[3])
+end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return outcome
 """
@@ -86,24 +106,40 @@ def previous_key(model_type: str, model_version: str) -> str:
     return f"{live_key(model_type, model_version)}:previous"
 
 
+def companion_keys(model_type: str, model_version: str) -> tuple[str, str]:
+    """The keys of the Venn-Abers companion of the live payload and of the previous one."""
+    from fraudcal.online import companion_key
+
+    return companion_key(live_key(model_type, model_version)), companion_key(previous_key(model_type, model_version))
+
+
 def encode_payload(payload: dict[str, Any]) -> str:
-    """Return the canonical JSON text of a payload (sorted keys, no spaces).
+    """Return the canonical JSON text of a payload (:func:`fraudcal.payload.canonical_json`).
 
-    Canonical, so that publishing the same set twice is recognised as ``unchanged``.
+    Canonical, so that publishing the same set twice is recognised as ``unchanged``, and so
+    that a companion's stored text is the one its digest was computed on.
     """
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    from fraudcal.payload import canonical_json
+
+    return canonical_json(payload)
 
 
-def publish_calibration_set(client: redis.Redis, payload: dict[str, Any], ttl_hours: float) -> PublishOutcome:
-    """Publish one payload atomically; return what happened.
+def publish_calibration_set(
+    client: redis.Redis, payload: dict[str, Any], ttl_hours: float, companion: dict[str, Any] | None = None
+) -> PublishOutcome:
+    """Publish one payload (and its Venn-Abers companion, if any) atomically; return what happened.
 
     Parameters
     ----------
     client : redis.Redis
     payload : dict
-        A payload from :func:`fraudcal.calibration_set.calibration_payload`.
+        A payload: version 1 (:func:`fraudcal.calibration_set.calibration_payload`) or version 2
+        (:func:`fraudcal.payload.payload_v2`'s main document).
     ttl_hours : float
-        Expiry of the live and previous keys.
+        Expiry of the live and previous keys (and of their companions).
+    companion : dict, optional
+        :func:`fraudcal.payload.payload_v2`'s companion, written in the same atomic step at
+        ``<live key>:venn_abers``; without one, a companion left from an earlier payload is deleted.
 
     Raises
     ------
@@ -123,16 +159,20 @@ def publish_calibration_set(client: redis.Redis, payload: dict[str, Any], ttl_ho
         },
         sort_keys=True,
     )
+    live_companion, previous_companion = companion_keys(model_type, model_version)
     result = client.eval(
         _PUBLISH_SCRIPT,
-        2,
+        4,
         live,
         previous,
+        live_companion,
+        previous_companion,
         encode_payload(payload),
         payload["as_of"],
         max(1, round(ttl_hours * 3600)),
         UPDATES_CHANNEL,
         message,
+        encode_payload(companion) if companion is not None else "",
     )
     return PublishOutcome(result.decode() if isinstance(result, bytes) else result)
 

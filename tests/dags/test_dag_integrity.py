@@ -111,6 +111,8 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "repair": True,
         "repair_coverage_level": 90,
         "replace_other_source": False,
+        "methods": ["residual", "mondrian", "venn_abers"],
+        "default_method": "mondrian",
     }
 
 

@@ -29,6 +29,8 @@ CALIBRATION_PARAMS = {
     "publish": True,
     "repair": True,
     "repair_coverage_level": 90,
+    "methods": ["venn_abers", "residual", "mondrian"],
+    "default_method": "mondrian",
 }
 
 
@@ -61,10 +63,36 @@ def test_version_plan_and_snapshot_round_trip_through_json():
     assert plan.window == (datetime(2025, 1, 21, tzinfo=UTC), datetime(2025, 2, 20, tzinfo=UTC))
 
 
-def test_recorded_set_announces_only_which_set():
-    payload = {"model_type": "m", "model_version": "v1", "as_of": "2025-02-20T00:00:00Z", "calibration_set_id": 7}
-    extra = calibrate.RecordedSet({**payload, "levels": {}, "n": 3}, changed=False).asset_extra
-    assert extra == {**payload, "changed": False}
+def test_recorded_set_announces_only_which_sets():
+    recorded = calibrate.RecordedSet("m", "v1", "2025-02-20T00:00:00Z", {"residual": 7, "mondrian": 8}, changed=False)
+    assert recorded.asset_extra == {
+        "model_type": "m",
+        "model_version": "v1",
+        "as_of": "2025-02-20T00:00:00Z",
+        "calibration_set_id": 7,  # the residual set's: the payload's calibration_set_id
+        "calibration_set_ids": {"residual": 7, "mondrian": 8},
+        "changed": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("methods", "default_method", "message"),
+    [
+        ([], "residual", "methods is empty"),
+        (["mondrian", "isotonic"], "mondrian", "isotonic"),
+        (["residual"], "mondrian", "mondrian"),
+    ],
+    ids=["empty", "unknown", "default-not-selected"],
+)
+def test_bad_method_params_are_refused_naming_them(methods, default_method, message):
+    params = {**CALIBRATION_PARAMS, "methods": methods, "default_method": default_method}
+    with pytest.raises(CalibrationInputError, match=message):
+        calibrate.CalibrationRequest.from_params(params)
+
+
+def test_the_residual_set_is_always_computed_first():
+    params = {**CALIBRATION_PARAMS, "methods": ["venn_abers", "mondrian"], "default_method": "venn_abers"}
+    assert calibrate.CalibrationRequest.from_params(params).methods == ("residual", "mondrian", "venn_abers")
 
 
 BACKFILL_PARAMS = {

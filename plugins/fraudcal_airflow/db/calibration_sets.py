@@ -10,7 +10,7 @@ source of backfills and reports, which read the view ``fraudcal.current_calibrat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fraudcal_airflow.db.sql import load_sql
@@ -100,6 +100,41 @@ def sets_of_model(
     return sets
 
 
+def sets_in_force_during(
+    conn: psycopg.Connection,
+    model_type: str,
+    model_version: str,
+    method: str,
+    time_from: datetime,
+    time_to: datetime,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The current sets of one version and method that were in force in ``[time_from, time_to)``.
+
+    Returns
+    -------
+    as_ofs : ndarray of datetime64[us]
+        Their ``as_of`` (UTC), oldest first: the newest set with ``as_of <= time_from`` and
+        every later one before ``time_to``.
+    levels : list of dict
+        Their ``levels`` jsonb (for Venn-Abers, :meth:`fraudcal.venn_abers.VennAbersSet.to_dict`).
+    """
+    import numpy as np
+
+    rows = conn.execute(
+        load_sql("calibration/sets_in_force_during"),
+        {
+            "model_type": model_type,
+            "model_version": model_version,
+            "method": method,
+            "time_from": time_from,
+            "time_to": time_to,
+        },
+    ).fetchall()
+    conn.commit()
+    as_ofs = np.array([as_of.astimezone(UTC).replace(tzinfo=None) for as_of, _ in rows], dtype="datetime64[us]")
+    return as_ofs, [levels for _, levels in rows]
+
+
 def versions_with_set_at(
     conn: psycopg.Connection, model_type: str, versions: Sequence[str], method: str, as_of: datetime
 ) -> list[str]:
@@ -132,3 +167,13 @@ def versions_with_sets(conn: psycopg.Connection, method: str) -> list[dict[str, 
         rows = cur.execute(load_sql("calibration/versions_with_sets"), {"method": method}).fetchall()
     conn.commit()
     return rows
+
+
+def sets_by_id(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Recorded sets by id (superseded ones included: an id always names the same numbers)."""
+    from psycopg.rows import dict_row
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(load_sql("calibration/sets_by_id"), {"ids": list(ids)}).fetchall()
+    conn.commit()
+    return {int(row["id"]): row for row in rows}

@@ -44,6 +44,8 @@ class CalibrationRequest:
     repair: bool
     repair_coverage_level: int
     replace_other_source: bool = False
+    methods: tuple[str, ...] = (RESIDUAL_METHOD,)
+    default_method: str = RESIDUAL_METHOD
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CalibrationRequest:
@@ -74,7 +76,31 @@ class CalibrationRequest:
             repair=bool(params["repair"]),
             repair_coverage_level=int(params["repair_coverage_level"]),
             replace_other_source=bool(params.get("replace_other_source", False)),
+            methods=selected_methods(params),
+            default_method=params.get("default_method", RESIDUAL_METHOD),
         )
+
+
+def selected_methods(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The Params ``methods`` and ``default_method``, checked; residual always comes first.
+
+    The residual set is always computed and published: its numbers are the version-1 fields
+    every payload reader relies on (DESIGN.md 3.3).
+
+    Raises
+    ------
+    CalibrationInputError
+        For an empty list, an unknown or repeated method, or a ``default_method`` not selected.
+    """
+    from fraudcal.methods import MethodSelectionError, checked_methods
+
+    methods = list(params.get("methods") or [])
+    default_method = params.get("default_method", RESIDUAL_METHOD)
+    try:
+        chosen = checked_methods(methods, default_method)
+    except MethodSelectionError as error:
+        raise CalibrationInputError(f"Params methods={methods!r}, default_method={default_method!r}: {error}") from None
+    return (RESIDUAL_METHOD, *[method for method in chosen if method != RESIDUAL_METHOD])
 
 
 @dataclass(frozen=True)
@@ -255,19 +281,26 @@ def validate(request: CalibrationRequest, snapshot: Snapshot, run: RunInfo) -> S
     return Snapshot(snapshot.plan, snapshot.path, snapshot.n, report.summary())
 
 
-def compute(request: CalibrationRequest, snapshot: Snapshot) -> CalibrationSet:
-    """Compute the version's calibration set (q and k per level, ECE, Brier, statistics).
+def compute(request: CalibrationRequest, snapshot: Snapshot) -> ComputedSets:
+    """Compute the version's set for each selected method, and write them next to the snapshot.
 
-    Its :meth:`~fraudcal.calibration_set.CalibrationSet.to_dict` is what the task returns.
+    One window, one set per method (``residual`` always): q and k per level, the per-class
+    quantiles (``mondrian``), the step functions p0/p1 (``venn_abers``), with the window's ECE,
+    Brier and statistics on each. They travel to the record task as a JSON file (a Venn-Abers
+    set of a million rows is megabytes: too large for XCom).
     """
+    import json
     from dataclasses import replace
 
     from fraudcal.calibration_set import compute_calibration_set
+    from fraudcal.defaults import MONDRIAN_METHOD, VENN_ABERS_METHOD
+    from fraudcal.mondrian import compute_mondrian
+    from fraudcal.venn_abers import fit_venn_abers
     from fraudcal_airflow.outcomes import load_snapshot
 
     window_start, as_of = snapshot.plan.window
     labeled = load_snapshot(Path(snapshot.path))
-    calibration_set = compute_calibration_set(
+    residual = compute_calibration_set(
         labeled.probabilities,
         labeled.labels,
         model_type=request.model_type,
@@ -279,59 +312,150 @@ def compute(request: CalibrationRequest, snapshot: Snapshot) -> CalibrationSet:
         min_samples=request.min_samples,
         source=request.source,
     )
-    calibration_set = replace(calibration_set, validation=snapshot.validation or {})
-    print(f"levels {calibration_set.levels}, calibration_score {calibration_set.calibration_score:.4f}")
-    return calibration_set
+    residual = replace(residual, validation=snapshot.validation or {})
+    sets = {RESIDUAL_METHOD: residual}
+    if MONDRIAN_METHOD in request.methods:
+        mondrian = compute_mondrian(labeled.probabilities, labeled.labels, request.coverage_levels)
+        sets[MONDRIAN_METHOD] = replace(residual, method=MONDRIAN_METHOD, levels=mondrian.to_dict()["levels"])
+        too_few = [level for level, entry in mondrian.levels.items() if entry["too_few_frauds"]]
+        if too_few:
+            print(f"mondrian: too few frauds ({residual.n_positive}) to ever exclude a label at level(s) {too_few}")
+    if VENN_ABERS_METHOD in request.methods:
+        venn_abers = fit_venn_abers(labeled.probabilities, labeled.labels)
+        sets[VENN_ABERS_METHOD] = replace(residual, method=VENN_ABERS_METHOD, levels=venn_abers.to_dict())
+    path = Path(snapshot.path).with_name("calibration_sets.json")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({method: cs.to_dict() for method, cs in sets.items()}), encoding="utf-8")
+    partial.replace(path)
+    print(f"residual levels {residual.levels}, calibration_score {residual.calibration_score:.4f}; methods {list(sets)}")
+    return ComputedSets(snapshot.plan, str(path), tuple(sets))
+
+
+@dataclass(frozen=True)
+class ComputedSets:
+    """A version's sets, one per method, written to ``path`` (JSON: method -> ``CalibrationSet.to_dict()``)."""
+
+    plan: VersionPlan
+    path: str
+    methods: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.plan.as_dict(), "sets": self.path, "methods": list(self.methods)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ComputedSets:
+        return cls(VersionPlan.from_dict(values), values["sets"], tuple(values["methods"]))
+
+    def load(self) -> dict[str, CalibrationSet]:
+        """The sets, by method, residual first."""
+        import json
+
+        from fraudcal.calibration_set import CalibrationSet
+
+        stored = json.loads(Path(self.path).read_text(encoding="utf-8"))
+        return {method: CalibrationSet.from_dict(stored[method]) for method in self.methods}
 
 
 @dataclass(frozen=True)
 class RecordedSet:
-    """A set as stored: its Redis payload, whether this run wrote it, and its Asset event's extra."""
+    """A version's recorded sets: their row ids by method, and whether this run wrote any."""
 
-    payload: dict[str, Any]
+    model_type: str
+    model_version: str
+    as_of: str
+    calibration_set_ids: dict[str, int]
     changed: bool = True
 
     @property
     def asset_extra(self) -> dict[str, Any]:
-        """What the ``fraudcal_calibration_sets`` event carries: which set, and whether it is new.
+        """What the ``fraudcal_calibration_sets`` event carries: which sets, and whether they are new.
 
-        ``changed`` is false when an identical set was already stored (a re-run over unchanged
-        data): ``report_coverage`` then has nothing new to mail.
+        ``calibration_set_id`` is the residual set's (the payload's); ``changed`` is false when
+        identical sets were already stored (a re-run over unchanged data): ``report_coverage``
+        then has nothing new to mail.
         """
-        keys = ("model_type", "model_version", "as_of", "calibration_set_id")
-        return {**{key: self.payload[key] for key in keys}, "changed": self.changed}
+        return {
+            "model_type": self.model_type,
+            "model_version": self.model_version,
+            "as_of": self.as_of,
+            "calibration_set_id": self.calibration_set_ids[RESIDUAL_METHOD],
+            "calibration_set_ids": dict(self.calibration_set_ids),
+            "changed": self.changed,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_type": self.model_type,
+            "model_version": self.model_version,
+            "as_of": self.as_of,
+            "calibration_set_ids": dict(self.calibration_set_ids),
+            "changed": self.changed,
+        }
 
 
-def record(values: Mapping[str, Any], request: CalibrationRequest, run: RunInfo) -> RecordedSet:
-    """Record the set in ``fraudcal.calibration_sets`` (never over another source's set
-    without ``replace_other_source``); return its payload."""
-    from fraudcal.calibration_set import CalibrationSet, calibration_payload
+def record(computed: Mapping[str, Any], request: CalibrationRequest, run: RunInfo) -> RecordedSet:
+    """Record each method's set in ``fraudcal.calibration_sets``, in one transaction per set.
+
+    A set is never recorded over another source's set without ``replace_other_source``
+    (:func:`fraudcal_airflow.db.calibration_sets.record_calibration_set`).
+    """
+    from fraudcal.calibration_set import utc_timestamp
     from fraudcal_airflow.connections import fraud_db_connection
     from fraudcal_airflow.db.calibration_sets import record_calibration_set
 
+    sets = ComputedSets.from_dict(computed).load()
+    ids, written = {}, []
     with fraud_db_connection() as conn:
-        row = record_calibration_set(
-            conn,
-            CalibrationSet.from_dict(values),
-            dag_id=run.dag_id,
-            run_id=run.run_id,
-            replace_other_source=request.replace_other_source,
-        )
-    payload = calibration_payload(row)
-    # An identical set already stored is returned as it was, with the run that wrote it.
-    changed = (row["dag_id"], row["run_id"]) == (run.dag_id, run.run_id)
+        for method, calibration_set in sets.items():
+            row = record_calibration_set(
+                conn,
+                calibration_set,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                replace_other_source=request.replace_other_source,
+            )
+            ids[method] = int(row["id"])
+            # An identical set already stored is returned as it was, with the run that wrote it.
+            written.append((row["dag_id"], row["run_id"]) == (run.dag_id, run.run_id))
+    residual = sets[RESIDUAL_METHOD]
+    changed = any(written)
     state = "recorded" if changed else "already stored, unchanged:"
-    print(f"{state} calibration set id {payload['calibration_set_id']} (as_of {payload['as_of']})")
-    return RecordedSet(payload, changed)
+    print(f"{state} calibration sets {ids} (as_of {utc_timestamp(residual.as_of)})")
+    return RecordedSet(residual.model_type, residual.model_version, utc_timestamp(residual.as_of), ids, changed)
 
 
-def publish(request: CalibrationRequest, payload: Mapping[str, Any]) -> str:
-    """Publish atomically; never over a newer as_of; keep :previous; announce. Return the outcome.
+def build_payload(
+    conn: Any, recorded: Mapping[str, Any], default_method: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The Redis payload (schema version 2) and its companion, from the recorded rows."""
+    from fraudcal.calibration_set import calibration_payload
+    from fraudcal.defaults import MONDRIAN_METHOD, VENN_ABERS_METHOD
+    from fraudcal.mondrian import MondrianSet
+    from fraudcal.payload import payload_v2
+    from fraudcal.venn_abers import VennAbersSet
+    from fraudcal_airflow.db.calibration_sets import sets_by_id
 
-    A live set computed from another source (e.g. the fraud log, when this set comes from a
-    CSV) is replaced only with ``replace_other_source``; otherwise the run fails here, the set
-    stays recorded (not published) and the live set is untouched. A set that is live after
-    the publish gets ``published_at`` in the table.
+    rows = sets_by_id(conn, list(recorded["calibration_set_ids"].values()))
+    by_method = {method: rows[set_id] for method, set_id in recorded["calibration_set_ids"].items()}
+    mondrian = by_method.get(MONDRIAN_METHOD)
+    venn_abers = by_method.get(VENN_ABERS_METHOD)
+    return payload_v2(
+        calibration_payload(by_method[RESIDUAL_METHOD]),
+        MondrianSet.from_dict({"levels": mondrian["levels"]}) if mondrian else None,
+        VennAbersSet.from_dict(venn_abers["levels"]) if venn_abers else None,
+        default_method,
+    )
+
+
+def publish(request: CalibrationRequest, recorded: Mapping[str, Any]) -> str:
+    """Publish the version's payload atomically; never over a newer as_of; keep :previous; announce.
+
+    The payload (schema version 2) holds every recorded method, the residual one's numbers in
+    the version-1 fields; a Venn-Abers part too large for 64 KB goes to the companion key in
+    the same atomic step. A live set computed from another source (e.g. the fraud log, when
+    this set comes from a CSV) is replaced only with ``replace_other_source``; otherwise the run
+    fails here, the sets stay recorded (not published) and the live set is untouched. A set
+    that is live after the publish gets ``published_at`` in the table. Returns the outcome.
 
     Raises
     ------
@@ -342,10 +466,12 @@ def publish(request: CalibrationRequest, payload: Mapping[str, Any]) -> str:
     from fraudcal_airflow.db.calibration_sets import mark_published
     from fraudcal_airflow.publish import PublishOutcome, live_key, publish_calibration_set, read_live_payload
 
-    key = live_key(payload["model_type"], payload["model_version"])
+    key = live_key(recorded["model_type"], recorded["model_version"])
     if not request.publish:
         print(f"publish=false: {key} left as it is")
         return "not_published"
+    with fraud_db_connection() as conn:
+        payload, companion = build_payload(conn, recorded, request.default_method)
     client = calibration_redis()
     live = read_live_payload(client, payload["model_type"], payload["model_version"])
     if live is not None and live.get("source") != payload["source"] and not request.replace_other_source:
@@ -354,11 +480,13 @@ def publish(request: CalibrationRequest, payload: Mapping[str, Any]) -> str:
             f"n={live.get('n')}); this set (id {payload['calibration_set_id']}) comes from {payload['source']!r} "
             "and replaces it only with the Param replace_other_source=true. It is recorded, not published."
         )
-    outcome = publish_calibration_set(client, dict(payload), request.ttl_hours)
+    outcome = publish_calibration_set(client, payload, request.ttl_hours, companion)
     if outcome != PublishOutcome.STALE:
         with fraud_db_connection() as conn:
-            mark_published(conn, payload["calibration_set_id"])
-    print(f"{key}: {outcome.value} (as_of {payload['as_of']})")
+            for set_id in recorded["calibration_set_ids"].values():
+                mark_published(conn, set_id)
+    where = " (Venn-Abers in the companion key)" if companion else ""
+    print(f"{key}: {outcome.value} (as_of {payload['as_of']}, methods {sorted(payload['methods'])}){where}")
     return outcome.value
 
 
