@@ -21,25 +21,37 @@ def readme_block(marker: str, language: str) -> str:
 
 def test_the_payload_example_has_the_fields_and_types_of_a_real_payload(pg, db_url):
     from fraudcal.calibration_set import calibration_payload, compute_calibration_set
+    from fraudcal.mondrian import compute_mondrian
+    from fraudcal.online import load
+    from fraudcal.payload import canonical_json, payload_v2
+    from fraudcal.venn_abers import fit_venn_abers
     from fraudcal_airflow.db.calibration_sets import record_calibration_set
 
     example = json.loads(readme_block("payload-example", "json"))
     rng = np.random.default_rng(0)
     p = rng.random(2000) * 0.4
+    y = rng.random(2000) < p
     as_of = datetime(2026, 12, 2, tzinfo=UTC)
     calibration_set = compute_calibration_set(
-        p, rng.random(2000) < p, model_type="fraud_detector", model_version="v1",
-        window_start=as_of - timedelta(days=30), window_end=as_of,
+        p, y, model_type="fraud_detector", model_version="v1", window_start=as_of - timedelta(days=30), window_end=as_of
     )
     with psycopg.connect(db_url) as conn:
-        real = calibration_payload(record_calibration_set(conn, calibration_set, dag_id="d", run_id="r"))
-    assert sorted(example) == sorted(real)
-    for key, value in real.items():
-        assert type(example[key]) is type(value), key
-    assert sorted(example["levels"]) == sorted(real["levels"]) and example["levels"]["90"].keys() == real["levels"]["90"].keys()
-    # the README's arithmetic on its own example
+        residual = calibration_payload(record_calibration_set(conn, calibration_set, dag_id="d", run_id="r"))
+    real, _ = payload_v2(residual, compute_mondrian(p, y), fit_venn_abers(p, y), "mondrian")
+
+    def shape(value):
+        """The JSON shape: keys and types, with the README's abridged lists and levels allowed."""
+        if isinstance(value, dict):
+            return {key: shape(item) for key, item in value.items() if key not in ("95", "99")}
+        return "list" if isinstance(value, list) else type(value).__name__
+
+    assert shape(example) == shape(real)
+    # the README's rules, read off its own example, agree with the reference reader
+    view = load({"fraudcal:calibration:fraud_detector:v1": canonical_json(example)}.get, "fraud_detector", "v1")
     q = example["levels"]["90"]["quantile"]
-    assert (max(0.0, 0.92 - q), min(1.0, 0.92 + q)) == pytest.approx((0.8456, 0.9944))
+    assert view.interval(0.92)["lower_bound"] == pytest.approx(max(0.0, 0.92 - q))
+    assert view.label_set(0.9) == [1] and view.label_set(0.05) == [0] and view.label_set(0.1) == []
+    assert view.venn_abers(0.5) == pytest.approx({"p0": 0.4167, "p1": 1.0, "p": 1.0 / (1 - 0.4167 + 1.0), "width": 1 - 0.4167})
 
 
 APPLICATION_TABLE = """
