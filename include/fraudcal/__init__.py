@@ -59,6 +59,10 @@ names
 coverage
     What the intervals really did: coverage per class with Wilson intervals, widths,
     automation and threshold replay, and the status of a coverage report.
+comparison
+    The methods side by side on the same labeled outcomes, each with its own set in force:
+    per-class coverage, label sets, auto-tickets, Venn-Abers reliability, the status that
+    follows the default method, and which method to trust.
 drift
     Model health over time: PR-AUC, ROC-AUC, PSI, KS, daily figures and the alert rules.
 synthetic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -99,6 +100,44 @@ def test_versions_with_outcomes_and_unknown_versions(pg, loaded):
         prediction_log.resolve_versions(["v1", "v9"], known, "fraud_detector", "fraud_log")
 
 
+UNSAFE_VERSIONS = ["v1:previous", "a/b", "<img src=x onerror=alert(1)>", "v3\r\nBcc: x@evil.example"]
+
+
+@pytest.mark.parametrize("source", ["fraud_log", "prediction_log"])
+def test_unsafe_versions_in_the_log_are_skipped_with_a_warning_naming_them(pg, loaded, caplog, source):
+    """A version read from the log reaches Redis keys, file names and subjects: an unsafe one is left
+    out of every listing (calibration, backfill, both reports), each named with the rule; the others stay."""
+    table, probability, label = (
+        ("noc_fraud_prediction_log", "fraud_probability", "actual_fraud_detected")
+        if source == "fraud_log"
+        else ("ml_prediction_log", "prediction", "actual_outcome")
+    )
+    value = "true" if source == "fraud_log" else "1"
+    with pg.cursor() as cur:
+        for version in UNSAFE_VERSIONS:
+            cur.execute(
+                f"INSERT INTO {table} (model_type, model_version, predicted_at, {probability}, {label}) "
+                f"VALUES ('fraud_detector', %s, '2025-02-01T00:00:00Z', 0.5, {value})",
+                (version,),
+            )
+    with caplog.at_level("WARNING", logger="fraudcal_airflow.db.prediction_log"):
+        assert prediction_log.known_versions(pg, source, "fraud_detector") == ["v1", "v2"]
+        assert prediction_log.versions_with_outcomes(pg, source, "fraud_detector", START, END) == ["v1", "v2"]
+        assert prediction_log.requested_or_known_versions(pg, source, "fraud_detector", []) == ["v1", "v2"]
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    for version in UNSAFE_VERSIONS:
+        named = [message for message in warnings if f"model_version {version!r} is not a safe name" in message]
+        assert len(named) == 3, (version, warnings)
+        assert all(f"source {source!r}" in message and "[A-Za-z0-9._-]" in message for message in named)
+
+
+def test_a_requested_unsafe_version_is_refused_by_name_not_as_unknown():
+    with pytest.raises(CalibrationInputError, match=r"model_version 'v1:previous' is not a safe name: ':' at index 2"):
+        prediction_log.resolve_versions(
+            ["v1", "v1:previous"], ["v1", "v1:previous"], "fraud_detector", "fraud_log", CalibrationInputError
+        )
+
+
 def test_sql_injection_in_a_model_version_is_only_data(pg, copy_conn, loaded):
     attack = "v1'; DROP TABLE noc_fraud_prediction_log; --"
     extracted = prediction_log.extract_outcomes(copy_conn, "fraud_log", "fraud_detector", attack, START, END)
@@ -159,6 +198,95 @@ def test_csv_with_unparseable_values_names_value_and_row(tmp_path):
         "2,fraud_detector,v1,2025-02-01T00:00:00Z,high,1\n"
     )
     with pytest.raises(
-        CalibrationInputError, match=r"column 'probability' must be numeric; value 'high' on data row 2"
+        CalibrationInputError,
+        match=r"CSV bad.csv: column 'probability' must be numeric; value 'high' on line 3 is not .*"
+        r"\(lines of the file, counted from 1; the header is line 1\)",
     ):
         outcomes.read_csv_outcomes(path)
+
+
+HEADER = "id,model_type,model_version,predicted_at,probability,label\n"
+ROW = "1,fraud_detector,v1,2025-02-01T00:00:00Z,0.5,0\n"
+
+
+def _refused(path, *patterns: str) -> str:
+    """Read ``path``; it must fail at once (an InputError) with a message naming the file and each pattern."""
+    with pytest.raises(CalibrationInputError) as error:
+        outcomes.read_csv_outcomes(path)
+    message = str(error.value)
+    assert f"CSV {path.name}" in message
+    for pattern in patterns:
+        assert re.search(pattern, message), (pattern, message)
+    return message
+
+
+def test_an_empty_csv_fails_at_once_naming_the_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    _refused(path, r"is empty \(0 bytes\)", "expected a header line id,model_type")
+
+
+def test_a_csv_that_is_not_utf8_names_the_byte_offset_and_line(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER + ROW + "2,fraud_d\u00e9tector,v1,2025-02-01T00:00:00Z,0.5,0\n").encode("latin-1"))
+    offset = len((HEADER + ROW + "2,fraud_d").encode())
+    _refused(path, rf"is not UTF-8: byte 0xe9 at byte offset {offset} \(counted from 0\), on line 3 \(counted from 1\)")
+
+
+@pytest.mark.parametrize("text", [HEADER, HEADER + "\n\n"], ids=["header", "header-and-blank-lines"])
+def test_a_header_only_csv_says_the_file_has_no_rows(tmp_path, text):
+    path = tmp_path / "header_only.csv"
+    path.write_text(text)
+    _refused(path, "the file has no rows")
+
+
+@pytest.mark.parametrize("value", ["12.7", "abc", "1e3", "", "99999999999999999999"])
+def test_an_id_that_is_not_an_integer_is_refused_naming_value_and_line(tmp_path, value):
+    path = tmp_path / "ids.csv"
+    path.write_text(HEADER + ROW + f"{value},fraud_detector,v1,2025-02-01T00:00:00Z,0.5,0\n")
+    _refused(path, rf"column 'id' must be an integer.*; value {re.escape(repr(value))} on line 3 is not")
+
+
+def test_a_non_numeric_label_names_value_and_line(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text(HEADER + ROW + ROW.replace(",0\n", ",yes\n"))
+    _refused(path, r"column 'label' must be numeric; value 'yes' on line 3 is not")
+
+
+def test_an_unparsable_timestamp_names_value_and_line(tmp_path):
+    path = tmp_path / "times.csv"
+    path.write_text(HEADER + ROW + ROW.replace("2025-02-01T00:00:00Z", "yesterday"))
+    _refused(path, r"column 'predicted_at' must be an ISO 8601 timestamp; value 'yesterday' on line 3 is not")
+
+
+def test_lines_are_the_files_own_across_blank_lines_and_quoted_line_breaks(tmp_path):
+    path = tmp_path / "lines.csv"
+    path.write_text(
+        HEADER.replace("label\n", "label,note\n")
+        + ROW.replace("\n", ',"a note\nover two lines"\n')  # lines 2-3
+        + "\n"  # line 4, blank
+        + ROW.replace("0.5", "high").replace("\n", ",x\n")  # line 5
+    )
+    _refused(path, r"value 'high' on line 5 is not")
+
+
+def test_a_row_with_the_wrong_number_of_fields_names_its_line(tmp_path):
+    path = tmp_path / "fields.csv"
+    path.write_text(HEADER + ROW + ROW.replace("\n", ",extra\n"))
+    _refused(path, r"line 3 .*: 7 field\(s\), but the header \(line 1\) has 6")
+
+
+@pytest.mark.parametrize(
+    ("row", "named"),
+    [
+        (ROW.replace(",v1,", ",v1:previous,"), "model_version 'v1:previous' is not a safe name: ':' at index 2"),
+        (ROW.replace(",v1,", ',"<img src=x onerror=alert(1)>",'), "model_version '<img src=x onerror=alert(1)>'"),
+        (ROW.replace(",v1,", ",a/b,"), "model_version 'a/b' is not a safe name"),
+        (ROW.replace("fraud_detector", "fraud detector"), "model_type 'fraud detector' is not a safe name"),
+    ],
+    ids=["colon", "html", "slash", "space-in-type"],
+)
+def test_a_csv_with_an_unsafe_model_name_is_refused_naming_line_and_rule(tmp_path, row, named):
+    path = tmp_path / "names.csv"
+    path.write_text(HEADER + ROW + row)
+    _refused(path, r"line 3 ", re.escape(named), re.escape("[A-Za-z0-9._-]"))
