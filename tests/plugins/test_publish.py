@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 
 import pytest
 
+from fraudcal_airflow.errors import InputError, UnsafeNameError
 from fraudcal_airflow.publish import (
     UPDATES_CHANNEL,
     PublishOutcome,
@@ -19,11 +21,11 @@ from fraudcal_airflow.publish import (
 )
 
 
-def payload(as_of: str, q: float = 0.05, set_id: int = 1) -> dict:
+def payload(as_of: str, q: float = 0.05, set_id: int = 1, version: str = "v1") -> dict:
     return {
         "schema_version": 1,
         "model_type": "fraud_detector",
-        "model_version": "v1",
+        "model_version": version,
         "method": "residual",
         "as_of": as_of,
         "levels": {"90": {"quantile": q, "k": 10}},
@@ -141,3 +143,40 @@ def test_readers_never_see_a_half_published_set(redis_client):
     assert len(seen) > 10, "the reader must have overlapped the publishes"
     assert seen == sorted(seen)
     assert read_live_payload(redis_client, "fraud_detector", "v1")["as_of"] == days[-1]
+
+
+def test_a_version_named_like_another_versions_previous_key_is_refused(redis_client):
+    """``v1:previous`` would publish to ``fraudcal:calibration:fraud_detector:v1:previous``: v1's rollback set."""
+    publish_calibration_set(redis_client, payload("2025-03-02T00:00:00Z", set_id=1), ttl_hours=36)
+    publish_calibration_set(redis_client, payload("2025-03-03T00:00:00Z", set_id=2), ttl_hours=36)
+    before = {key: redis_client.get(key) for key in redis_client.scan_iter("fraudcal:*")}
+    assert json.loads(before[PREVIOUS.encode()])["calibration_set_id"] == 1
+    with pytest.raises(
+        UnsafeNameError, match=r"model_version 'v1:previous' is not a safe name: ':' at index 2"
+    ) as error:
+        publish_calibration_set(
+            redis_client, payload("2025-03-04T00:00:00Z", set_id=9, version="v1:previous"), ttl_hours=36
+        )
+    assert isinstance(error.value, InputError)  # fails the task at once: no retry can fix a name
+    assert "[A-Za-z0-9._-]" in str(error.value)  # the rule is named
+    assert {key: redis_client.get(key) for key in redis_client.scan_iter("fraudcal:*")} == before
+
+
+@pytest.mark.parametrize(
+    ("model_type", "model_version", "named"),
+    [
+        ("fraud_detector", "a/b", "model_version 'a/b'"),
+        ("fraud_detector", "v1\r\nx", "model_version 'v1\\r\\nx'"),
+        ("fraud_detector", "*", "model_version '*'"),
+        ("fraud:detector", "v1", "model_type 'fraud:detector'"),
+        ("fraud detector", "v1", "model_type 'fraud detector'"),
+    ],
+)
+def test_no_key_is_ever_built_from_an_unsafe_name(redis_client, model_type, model_version, named):
+    named = re.escape(named)
+    for build in (live_key, previous_key):
+        with pytest.raises(UnsafeNameError, match=named):
+            build(model_type, model_version)
+    with pytest.raises(UnsafeNameError, match=named):
+        read_live_payload(redis_client, model_type, model_version)
+    assert list(redis_client.scan_iter("fraudcal:*")) == []
