@@ -50,10 +50,14 @@ def model_type_param() -> Param:
 
 
 def model_versions_param(description: str) -> Param:
-    """A list of model versions; what an empty list means is the DAG's to say."""
+    """A list of model versions; what an empty list means is the DAG's to say.
+
+    ``null`` is allowed so that the trigger form does not mark the field required: empty (or
+    null) is a valid choice, and the steps read both as "none requested".
+    """
     return Param(
         [],
-        type="array",
+        type=["null", "array"],
         items={"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": SAFE_NAME_PATTERN},
         uniqueItems=True,
         title="Model versions",
@@ -104,6 +108,17 @@ def recipients_param() -> Param:
     )
 
 
+def default_method_param(description: str) -> Param:
+    """The calibration method a report judges: the one the online service acts on (a report's own Param).
+
+    The reports cannot read it from the stored sets (``fraudcal.calibration_sets`` does not record
+    the calibration run's ``default_method``), and the live Redis payload says only what is live now,
+    not what was in force over a report's period; so it is asked, defaulting to the calibration
+    Param's default.
+    """
+    return Param(DEFAULT_METHOD, type="string", enum=list(METHODS), title="Default method", description=description)
+
+
 def hours_param(default: int, title: str, description: str) -> Param:
     """A duration in whole hours, 1 h to 30 days."""
     return Param(default, type="integer", minimum=1, maximum=720, title=title, description=description)
@@ -141,12 +156,15 @@ def calibrate_fraud_model() -> dict[str, Param]:
             description="Fewer labeled outcomes than this: no set is made for the version.",
         ),
         "coverage_levels": Param(
-            list(SUPPORTED_LEVELS),
+            [str(level) for level in SUPPORTED_LEVELS],
             type="array",
-            items={"type": "integer", "enum": list(SUPPORTED_LEVELS)},
+            # strings, so that the form shows a multi-select of the examples; numbers are accepted too
+            items={"type": ["string", "integer"], "enum": [*map(str, SUPPORTED_LEVELS), *SUPPORTED_LEVELS]},
+            examples=[str(level) for level in SUPPORTED_LEVELS],
             minItems=1,
             uniqueItems=True,
             title="Coverage levels (%)",
+            description="The levels each set holds a quantile for (pick one or more).",
         ),
         "narrow_threshold": narrow_threshold_param(),
         "ttl_hours": hours_param(DEFAULT_TTL_HOURS, "Redis TTL (hours)", "The live and previous keys expire after this."),
@@ -244,7 +262,13 @@ def report_coverage() -> dict[str, Param]:
             title="From (inclusive)",
             description=f"YYYY-MM-DD. Empty (with date_to): the last {DEFAULT_REPORT_DAYS} days with labels.",
         ),
-        "date_to": Param(None, type=["null", "string"], format="date", title="To (inclusive)"),
+        "date_to": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="To (inclusive)",
+            description="YYYY-MM-DD. Empty (with date_from): the last labeled day.",
+        ),
         "coverage_level": coverage_level_param(
             "Coverage level (%)", "The level of the per-day, width, automation and replay figures."
         ),
@@ -252,6 +276,10 @@ def report_coverage() -> dict[str, Param]:
         "recipients": recipients_param(),
         "stale_after_hours": hours_param(
             STALE_AFTER_HOURS, "Stale set after (hours)", "A version whose newest set is older is reported stale."
+        ),
+        "default_method": default_method_param(
+            "The method the online service acts on: the status, the headline and the staleness follow it; "
+            "every method is shown side by side."
         ),
     }
 
@@ -263,15 +291,55 @@ def report_drift() -> dict[str, Param]:
         "model_versions": model_versions_param("Empty: every version of the model type."),
         "source": source_param(with_csv=False),
         "reference_days": Param(
-            DEFAULT_REFERENCE_DAYS, type="integer", minimum=7, maximum=365, title="Reference window (days)"
+            DEFAULT_REFERENCE_DAYS,
+            type="integer",
+            minimum=7,
+            maximum=365,
+            title="Reference window (days)",
+            description="The judged day is compared with this many days before it.",
         ),
         "pr_auc_drop": Param(
-            DEFAULT_PR_AUC_DROP, type="number", exclusiveMinimum=0, maximum=1, title="PR-AUC drop (relative)"
+            DEFAULT_PR_AUC_DROP,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            title="PR-AUC drop (relative)",
+            description="Alert when the last 7 days' PR-AUC falls below (1 - drop) x the reference days'.",
         ),
-        "psi_warn": Param(DEFAULT_PSI_WARN, type="number", minimum=0, maximum=10, title="PSI warning"),
-        "psi_alert": Param(DEFAULT_PSI_ALERT, type="number", minimum=0, maximum=10, title="PSI alert"),
-        "band_sigmas": Param(DEFAULT_BAND_SIGMAS, type="number", minimum=1, maximum=10, title="Band width (sd)"),
+        "psi_warn": Param(
+            DEFAULT_PSI_WARN,
+            type="number",
+            minimum=0,
+            maximum=10,
+            title="PSI warning",
+            description="Score PSI above this is noted (not an alert); at most psi_alert.",
+        ),
+        "psi_alert": Param(
+            DEFAULT_PSI_ALERT,
+            type="number",
+            minimum=0,
+            maximum=10,
+            title="PSI alert",
+            description="Score PSI above this alerts (the scores' distribution moved).",
+        ),
+        "band_sigmas": Param(
+            DEFAULT_BAND_SIGMAS,
+            type="number",
+            minimum=1,
+            maximum=10,
+            title="Band width (sd)",
+            description="Fraud rate or mean score outside the reference mean +- this many sd alerts.",
+        ),
         "coverage_level": coverage_level_param("Coverage level (%)", "The level whose coverage the coverage rule judges."),
+        "default_method": default_method_param(
+            "The method whose coverage of confirmed frauds and of legitimate cases the coverage rule judges "
+            "(each class on its own): the one the online service acts on."
+        ),
         "recipients": recipients_param(),
-        "send_digest": Param(False, type="boolean", title="Daily digest without alerts"),
+        "send_digest": Param(
+            False,
+            type="boolean",
+            title="Daily digest without alerts",
+            description="On: mail a short digest on days without an alert too.",
+        ),
     }

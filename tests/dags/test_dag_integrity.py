@@ -104,7 +104,7 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "csv_path": None,
         "window_days": 30,
         "min_samples": 30,
-        "coverage_levels": [90, 95, 99],
+        "coverage_levels": ["90", "95", "99"],
         "narrow_threshold": 0.2,
         "ttl_hours": 36,
         "publish": True,
@@ -170,3 +170,22 @@ def test_invalid_params_are_refused_before_any_run_naming_the_param(airflow_db, 
 
     with pytest.raises(ParamValidationError, match=param):
         load_dag("calibrate_fraud_model").test(logical_date=pendulum.datetime(2025, 3, 2, tz="UTC"), run_conf=conf)
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
+def test_every_param_is_described_and_lists_are_optional_or_pickable(dagbag, dag_id):
+    # Found by a new user: Params without a description, "Model versions" marked required
+    # although empty means every version, coverage levels as a raw JSON editor.
+    for name, param in dagbag.dags[dag_id].params.items():
+        schema = param.schema
+        assert param.description or schema.get("description"), f"{dag_id}: Param {name} has no description"
+        if name == "model_versions":
+            assert "null" in schema["type"], "an empty list is a valid choice: the form must not require it"
+        if schema.get("type") == "array" and "enum" in schema.get("items", {}):
+            assert schema.get("examples"), f"{dag_id}: {name} should be a multi-select (examples)"
+
+
+def test_coverage_levels_from_the_form_or_rest_mean_the_same_levels():
+    from fraudcal_airflow.steps.calibrate import coverage_levels
+
+    assert coverage_levels(["99", "90"]) == coverage_levels([90, 99]) == (90, 99)

@@ -69,7 +69,7 @@ class CalibrationRequest:
             csv_path=params["csv_path"],
             window_days=int(params["window_days"]),
             min_samples=int(params["min_samples"]),
-            coverage_levels=tuple(sorted(params["coverage_levels"])),
+            coverage_levels=coverage_levels(params["coverage_levels"]),
             narrow_threshold=float(params["narrow_threshold"]),
             ttl_hours=params["ttl_hours"],
             publish=bool(params["publish"]),
@@ -79,6 +79,11 @@ class CalibrationRequest:
             methods=selected_methods(params),
             default_method=params.get("default_method", RESIDUAL_METHOD),
         )
+
+
+def coverage_levels(values: Any) -> tuple[int, ...]:
+    """The Param ``coverage_levels`` as sorted distinct numbers (the form sends strings, REST may send numbers)."""
+    return tuple(sorted({int(value) for value in values}))
 
 
 def selected_methods(params: Mapping[str, Any]) -> tuple[str, ...]:
