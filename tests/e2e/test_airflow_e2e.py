@@ -85,7 +85,7 @@ def test_a_rest_backfill_of_three_days_records_three_sets_and_keeps_the_live_one
         recorded = [
             row[0]
             for row in conn.execute(
-                "SELECT as_of::date::text FROM fraudcal.calibration_sets WHERE model_version = 'v1' AND dag_id = "
+                "SELECT as_of::date::text FROM fraudcal.calibration_sets WHERE model_version = 'v1' AND method = 'residual' AND dag_id = "
                 "'calibrate_fraud_model' AND run_id = ANY(%s) ORDER BY as_of",
                 ([run["dag_run_id"] for run in runs],),
             )

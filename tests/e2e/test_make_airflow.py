@@ -141,7 +141,7 @@ def test_it_loads_the_demo_data_and_ctrl_c_stops_every_process_it_started(db_url
         logs_folder = Path(logs.removeprefix("logs: ").split(";", 1)[0])
         # The README's REST example, as written, on make airflow's own demo data: one manual
         # calibration and a backfill of three days, all successful.
-        password = up.split("login admin / ", 1)[1].split()[0]
+        password = up.split("login admin / ", 1)[1].split()[0].rstrip(")")
         states = run_readme_example(url, password)
         assert sorted(kind for kind, _ in states.values()) == ["backfill"] * 3 + ["manual"], states
         assert {state for _, state in states.values()} == {"success"}, states
