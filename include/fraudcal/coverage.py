@@ -262,6 +262,7 @@ def version_figures(
     narrow_threshold: float,
     newest_set_age_hours: float | None,
     stale_after_hours: float,
+    suggest_mondrian: bool = True,
 ) -> dict:
     """All figures of one model version over the report period, and its status.
 
@@ -281,6 +282,10 @@ def version_figures(
         covers the rows with a quantile at this level (a calibration set in force).
     newest_set_age_hours : float or None
         Age of the version's newest calibration set at report time (None: no set at all).
+    suggest_mondrian : bool, default=True
+        Whether a fraud class below target adds the sentence on what per-class (Mondrian)
+        calibration would do. Off when the report measures Mondrian's own sets
+        (:mod:`fraudcal.comparison`): their figures say it better than a promise.
 
     Returns
     -------
@@ -395,7 +400,7 @@ def version_figures(
             f"{tickets['legitimate_auto_tickets']:,} of them on legitimate cases "
             f"({percent(tickets['auto_ticket_legitimate_share'])})"
         )
-    if chosen["fraud"]["below_target"]:
+    if chosen["fraud"]["below_target"] and suggest_mondrian:
         findings.append(
             f"{model_version}: per-class (Mondrian) calibration would give the confirmed frauds and the "
             "legitimate cases each their own quantile, computed from that class alone, and so each its own "

@@ -6,25 +6,36 @@ Kolmogorov-Smirnov statistic of ``scipy.stats.ks_2samp``), and monitoring librar
 Evidently, NannyML or whylogs do not track conformal coverage, which is the figure this
 project exists for. Each alert rule is its own small function so it can be read and tested
 alone; :func:`evaluate_day` applies them to one day against its reference window.
+
+The coverage rule judges the **default method** (:data:`fraudcal.defaults.DEFAULT_METHOD`, or
+the ``coverage_method`` of :class:`DriftThresholds`) per class: the confirmed frauds and the
+legitimate cases apart, each with its own Wilson interval, from the per-method, per-class
+counts :func:`day_metrics` returns (``class_coverage``). Overall coverage is not judged: with
+rare fraud the residual method is on target overall while it covers almost no fraud
+(DESIGN.md section 4), which is exactly what a rule must not miss.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fraudcal.comparison import class_coverage, mondrian_label_sets, residual_label_sets
 from fraudcal.conformal import interval_bounds
 from fraudcal.coverage import interval_covers, wilson_interval
 from fraudcal.defaults import (
     DEFAULT_BAND_SIGMAS,
     DEFAULT_LEVEL,
+    DEFAULT_METHOD,
     DEFAULT_PR_AUC_DROP,
     DEFAULT_PSI_ALERT,
     DEFAULT_PSI_WARN,
+    MONDRIAN_METHOD,
+    RESIDUAL_METHOD,
     SUPPORTED_LEVELS,
 )
 from fraudcal.inputs import checked_column, checked_outcomes
@@ -41,6 +52,10 @@ PSI_FLOOR = 1e-4
 #: Fewer labeled outcomes (or frauds) than this on a day: label-based rules say "not enough labels".
 MIN_LABELED = 200
 MIN_FRAUDS = 5
+#: The classes the coverage rule judges, each on its own.
+COVERAGE_CLASSES = ("fraud", "legitimate")
+#: Methods whose per-class coverage :func:`day_metrics` measures (Venn-Abers has no label set).
+CLASS_COVERAGE_METHODS = (RESIDUAL_METHOD, MONDRIAN_METHOD)
 
 
 def average_precision(probabilities: ArrayLike, labels: ArrayLike) -> float:
@@ -151,6 +166,32 @@ def coverage_rule(days: Sequence[tuple[int, int]], target: float, consecutive: i
     return all(n > 0 and wilson_interval(covered, n)[1] < target for covered, n in days[-consecutive:])
 
 
+def class_coverage_metric(method: str, group: str, level: int | str) -> str:
+    """The name of a method's per-class coverage in :func:`day_metrics` (``mondrian_coverage_fraud_90``)."""
+    return f"{method}_coverage_{group}_{level}"
+
+
+def class_coverage_days(
+    days: Sequence[Mapping | None], method: str, level: int | str, group: str
+) -> list[tuple[int, int]]:
+    """``(covered, n)`` of one method, level and class per day, from ``class_coverage`` dicts.
+
+    A day without the figure (not measured, stored before the figure existed, or ``None``
+    for a missing day) gives ``(0, 0)``, which the coverage rule never counts as below target.
+
+    Examples
+    --------
+    >>> day = {"class_coverage": {"mondrian": {"90": {"fraud": {"covered": 4, "n": 5}}}}}
+    >>> class_coverage_days([day, None, {}], "mondrian", 90, "fraud")
+    [(4, 5), (0, 0), (0, 0)]
+    """
+    counts = []
+    for day in days:
+        entry = ((day or {}).get("class_coverage") or {}).get(method, {}).get(str(level), {}).get(group)
+        counts.append((int(entry["covered"]), int(entry["n"])) if entry else (0, 0))
+    return counts
+
+
 def enough_labels(labeled: int, frauds: int) -> bool:
     """Whether a day has the labels that label-based rules need."""
     return labeled >= MIN_LABELED and frauds >= MIN_FRAUDS
@@ -165,6 +206,8 @@ class DriftThresholds:
     psi_alert: float = DEFAULT_PSI_ALERT
     band_sigmas: float = DEFAULT_BAND_SIGMAS
     coverage_level: int = DEFAULT_LEVEL
+    #: The method whose per-class coverage the coverage rule judges: the one the online service acts on.
+    coverage_method: str = DEFAULT_METHOD
 
 
 #: Metrics the band rule watches (daily values against the reference days' values).
@@ -176,11 +219,19 @@ def evaluate_day(
     reference_days: list[dict],
     baseline_pr_auc: float,
     thresholds: DriftThresholds,
-    recent_coverage: Sequence[tuple[int, int]],
+    recent_coverage: Mapping[str, Sequence[tuple[int, int]]],
 ) -> dict:
     """Apply every rule to one day's metrics; return fired rules, warnings and notes.
 
     The PR-AUC rule uses ``day["pr_auc_7d"]`` (the trailing week) when present, else the day's.
+
+    Parameters
+    ----------
+    recent_coverage : dict of str to list of (covered, n)
+        Per class (``fraud``, ``legitimate``), the coverage of ``thresholds.coverage_method``
+        at ``thresholds.coverage_level`` on the consecutive days up to this one, oldest first
+        (:func:`class_coverage_days`). The coverage rule judges each class on its own; an
+        alert's metric is :func:`class_coverage_metric`.
 
     Returns
     -------
@@ -219,15 +270,17 @@ def evaluate_day(
                 "threshold": (1 - thresholds.pr_auc_drop) * baseline_pr_auc,
             }
         )
-    if coverage_rule(recent_coverage, thresholds.coverage_level / 100):
-        alerts.append(
-            {
-                "rule": "coverage",
-                "metric": f"coverage_{thresholds.coverage_level}",
-                "value": day.get(f"coverage_{thresholds.coverage_level}"),
-                "threshold": thresholds.coverage_level / 100,
-            }
-        )
+    for group in COVERAGE_CLASSES:
+        if coverage_rule(list(recent_coverage.get(group, ())), thresholds.coverage_level / 100):
+            metric = class_coverage_metric(thresholds.coverage_method, group, thresholds.coverage_level)
+            alerts.append(
+                {
+                    "rule": "coverage",
+                    "metric": metric,
+                    "value": day.get(metric),
+                    "threshold": thresholds.coverage_level / 100,
+                }
+            )
     return {"alerts": alerts, "warnings": warnings, "notes": notes}
 
 
@@ -238,6 +291,7 @@ def day_metrics(
     labels: ArrayLike,
     quantiles: dict[int, ArrayLike],
     width_level: int = DEFAULT_LEVEL,
+    mondrian_quantiles: Mapping[int, tuple[ArrayLike, ArrayLike]] | None = None,
 ) -> dict:
     """Every figure of one model version on one day.
 
@@ -257,6 +311,9 @@ def day_metrics(
     width_level : int, default=DEFAULT_LEVEL
         The level whose rows with a set make ``with_set`` and whose intervals make
         ``mean_width_{width_level}``.
+    mondrian_quantiles : dict of int to (array-like, array-like), optional
+        Per supported level, the Mondrian ``(q_0, q_1)`` of the set in force for each labeled
+        outcome (NaN: none). Absent: no Mondrian set in force.
 
     Returns
     -------
@@ -265,7 +322,11 @@ def day_metrics(
         ``coverage_{level}`` and ``coverage_fraud_{level}`` over the rows with a quantile at
         that level; ``with_set`` (rows with a quantile at ``width_level``) and
         ``mean_width_{width_level}``. With the default ``width_level`` the keys are columns
-        of ``fraudcal.model_health_daily``.
+        of ``fraudcal.model_health_daily``. ``class_coverage``: per method of
+        :data:`CLASS_COVERAGE_METHODS`, per supported level, ``fraud`` and ``legitimate``
+        counts ``{"covered", "n"}`` over the rows with that method's set in force (stored as
+        jsonb, what the coverage rule reads back), and their rates as
+        ``<method>_coverage_<class>_<level>`` (:func:`class_coverage_metric`; NaN without rows).
 
     Raises
     ------
@@ -309,4 +370,32 @@ def day_metrics(
     lower, upper = interval_bounds(p[with_set], q[width_level][with_set])
     widths = upper - lower
     metrics[f"mean_width_{width_level}"] = float(widths.mean()) if widths.size else float("nan")
+    nan = np.full(p.size, np.nan)
+    mondrian = {
+        level: tuple(
+            checked_column(values, p.size, f"mondrian_quantiles[{level}]").astype(np.float64)
+            for values in (mondrian_quantiles or {}).get(level, (nan, nan))
+        )
+        for level in SUPPORTED_LEVELS
+    }
+    # Per method and level: which rows had a set in force, and each row's label set.
+    sets = {
+        RESIDUAL_METHOD: {
+            level: (np.isfinite(q[level]), residual_label_sets(p, q[level])) for level in SUPPORTED_LEVELS
+        },
+        MONDRIAN_METHOD: {
+            level: (np.isfinite(q_zero) & np.isfinite(q_one), mondrian_label_sets(p, q_zero, q_one))
+            for level, (q_zero, q_one) in mondrian.items()
+        },
+    }
+    metrics["class_coverage"] = {}
+    for method, per_level in sets.items():
+        metrics["class_coverage"][method] = {}
+        for level, (usable, (holds_zero, holds_one)) in per_level.items():
+            groups = class_coverage(y[usable], holds_zero[usable], holds_one[usable], level / 100)
+            metrics["class_coverage"][method][str(level)] = {
+                group: {"covered": groups[group]["covered"], "n": groups[group]["n"]} for group in COVERAGE_CLASSES
+            }
+            for group in COVERAGE_CLASSES:
+                metrics[class_coverage_metric(method, group, level)] = groups[group]["rate"]
     return metrics

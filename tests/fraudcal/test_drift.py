@@ -13,6 +13,7 @@ from fraudcal.drift import (
     DriftThresholds,
     average_precision,
     band_rule,
+    class_coverage_days,
     coverage_rule,
     day_metrics,
     enough_labels,
@@ -117,17 +118,67 @@ def _day(**values):
     }
 
 
+def _classes(fraud, legitimate):
+    """Per-class (covered, n) of the coverage rule's three days."""
+    return {"fraud": [fraud] * 3, "legitimate": [legitimate] * 3}
+
+
 def test_evaluate_day_fires_the_right_rules_and_notes_missing_labels():
     reference = [_day(fraud_rate=0.03 + 0.001 * (i % 3), mean_probability=0.03 + 0.0005 * (i % 2)) for i in range(28)]
-    quiet = evaluate_day(_day(), reference, 0.5, DriftThresholds(), [(900, 1000)] * 3)
+    quiet = evaluate_day(_day(), reference, 0.5, DriftThresholds(), _classes((27, 30), (900, 1000)))
     assert quiet == {"alerts": [], "warnings": [], "notes": []}
     loud = evaluate_day(
-        _day(psi=0.3, pr_auc=0.3, fraud_rate=0.05), reference, 0.5, DriftThresholds(), [(800, 1000)] * 3
+        _day(psi=0.3, pr_auc=0.3, fraud_rate=0.05), reference, 0.5, DriftThresholds(), _classes((10, 30), (800, 1000))
     )
-    assert sorted(alert["rule"] for alert in loud["alerts"]) == ["PR-AUC", "PSI", "band", "coverage"]
-    unlabeled = evaluate_day(_day(labeled=20, frauds=0, pr_auc=0.1), reference, 0.5, DriftThresholds(), [(1, 20)] * 3)
+    assert sorted(alert["rule"] for alert in loud["alerts"]) == ["PR-AUC", "PSI", "band", "coverage", "coverage"]
+    unlabeled = evaluate_day(
+        _day(labeled=20, frauds=0, pr_auc=0.1), reference, 0.5, DriftThresholds(), _classes((0, 1), (1, 20))
+    )
     assert unlabeled["alerts"] == [] and unlabeled["notes"][0].startswith("not enough labels")
     assert enough_labels(200, 5) and not enough_labels(199, 5) and not enough_labels(500, 4)
+
+
+def _stored_day(residual_fraud, mondrian_fraud, legitimate=(900, 1000)):
+    """A stored day's class_coverage: residual and Mondrian at 90 %, (covered, n) per class."""
+    def entry(fraud, legit):
+        return {"fraud": {"covered": fraud[0], "n": fraud[1]}, "legitimate": {"covered": legit[0], "n": legit[1]}}
+
+    return {
+        "class_coverage": {
+            "residual": {"90": entry(residual_fraud, (1000, 1000))},
+            "mondrian": {"90": entry(mondrian_fraud, legitimate)},
+        }
+    }
+
+
+def test_the_coverage_rule_judges_the_default_methods_fraud_class():
+    # Residual: 0 of 30 frauds and every legitimate case (overall 1000/1030 = 97 %, on target: the
+    # rule of old, on overall coverage, was quiet). Mondrian: 27 of 30 frauds, 900 of 1000 legitimate.
+    days = [_stored_day((0, 30), (27, 30))] * 3
+    verdicts = {}
+    for method in ("residual", "mondrian"):
+        thresholds = DriftThresholds(coverage_method=method)
+        recent = {group: class_coverage_days(days, method, 90, group) for group in ("fraud", "legitimate")}
+        today = {**_day(), f"{method}_coverage_fraud_90": 0.0 if method == "residual" else 0.9}
+        verdicts[method] = evaluate_day(today, [_day()] * 28, 0.5, thresholds, recent)["alerts"]
+    assert verdicts["residual"] == [
+        {"rule": "coverage", "metric": "residual_coverage_fraud_90", "value": 0.0, "threshold": 0.9}
+    ]
+    assert verdicts["mondrian"] == []
+
+
+def test_the_coverage_rule_judges_legitimate_cases_apart_and_needs_three_stored_days():
+    low_legitimate = _stored_day((0, 30), (27, 30), legitimate=(800, 1000))  # Wilson upper ~0.82 < 0.9
+    recent = {group: class_coverage_days([low_legitimate] * 3, "mondrian", 90, group) for group in ("fraud", "legitimate")}
+    alerts = evaluate_day(_day(), [_day()] * 28, 0.5, DriftThresholds(coverage_method="mondrian"), recent)["alerts"]
+    assert [alert["metric"] for alert in alerts] == ["mondrian_coverage_legitimate_90"]
+    # A day not stored (None) or stored before migration 0005 ({}) is not measured: no alert.
+    for gap in (None, {}):
+        recent = {
+            group: class_coverage_days([low_legitimate, gap, low_legitimate], "mondrian", 90, group)
+            for group in ("fraud", "legitimate")
+        }
+        assert evaluate_day(_day(), [_day()] * 28, 0.5, DriftThresholds(coverage_method="mondrian"), recent)["alerts"] == []
 
 
 def _day_by_hand(**kwargs):
@@ -168,3 +219,24 @@ def test_day_metrics_keys_are_the_model_health_columns():
     keys = set(_day_by_hand())
     assert {f"{name}_{level}" for name in columns for level in (90, 95, 99)} <= keys
     assert {"with_set", "mean_width_90", "labeled", "frauds", "psi", "ks", "pr_auc", "roc_auc"} <= keys
+
+
+def test_day_class_coverage_per_method_by_hand():
+    nan = float("nan")
+    metrics = _day_by_hand(
+        # Mondrian at 90: rows 0-2 with q0 = 0.125, q1 = 0.5; row 3 has no Mondrian set in force.
+        mondrian_quantiles={90: ([0.125, 0.125, 0.125, nan], [0.5, 0.5, 0.5, nan])},
+    )
+    # p = 0.0625 (y 0): 0.0625 <= 0.125 holds 0, covered. p = 0.5 (y 0): 0.5 > 0.125, missed.
+    # p = 0.9375 (y 1): 1 - p = 0.0625 <= 0.5, covered. Row 3 (p 0.5, y 1) left out.
+    mondrian = metrics["class_coverage"]["mondrian"]["90"]
+    assert mondrian == {"fraud": {"covered": 1, "n": 1}, "legitimate": {"covered": 1, "n": 2}}
+    assert (metrics["mondrian_coverage_fraud_90"], metrics["mondrian_coverage_legitimate_90"]) == (1.0, 0.5)
+    assert metrics["class_coverage"]["mondrian"]["95"] == {
+        "fraud": {"covered": 0, "n": 0}, "legitimate": {"covered": 0, "n": 0}
+    }
+    assert math.isnan(metrics["mondrian_coverage_fraud_95"])
+    # Residual at 90 (q = 0.125, rows 0-2; row 3 has none): legitimate 1 of 2, fraud 1 of 1, as coverage_fraud_90.
+    assert metrics["class_coverage"]["residual"]["90"] == {
+        "fraud": {"covered": 1, "n": 1}, "legitimate": {"covered": 1, "n": 2}
+    }

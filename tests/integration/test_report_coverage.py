@@ -1,7 +1,11 @@
 """``report_coverage`` end to end: real PostgreSQL, a real SMTP server (aiosmtpd) in the test.
 
-The figures in the delivered message are checked against a recomputation written directly in
-SQL: the set in force found with ``max(as_of)``, containment tested on the clamped bounds.
+The history records, for each version and day, one set per method (residual, Mondrian,
+Venn-Abers), as ``calibrate_fraud_model`` does. The figures in the delivered message are
+checked against recomputations written directly in SQL (the set of each method in force found
+with ``max(as_of)`` or ``ORDER BY as_of DESC LIMIT 1``; residual containment tested on the
+clamped bounds, Mondrian's as ``p <= q_0`` and ``1 - p <= q_1``) and, for Venn-Abers, in plain
+Python over the stored step functions.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fraudcal.defaults import METHODS
 from fraudcal_dev.dagtest import load_dag, run_dag, task_states
 from fraudcal_dev.services import free_port
 from tests.integration.history import load_history
@@ -27,9 +32,10 @@ SQL_COVERAGE = """
 WITH rows AS (
     SELECT p.model_version, p.fraud_probability AS p, p.actual_fraud_detected AS fraud,
            (SELECT (levels -> %(level)s ->> 'quantile')::float8 FROM fraudcal.calibration_sets c
-             WHERE c.model_version = p.model_version AND c.as_of = (
+             WHERE c.model_version = p.model_version AND c.method = 'residual' AND c.as_of = (
                    SELECT max(as_of) FROM fraudcal.calibration_sets c2
-                    WHERE c2.model_version = p.model_version AND c2.as_of <= p.predicted_at)) AS q
+                    WHERE c2.model_version = p.model_version AND c2.method = 'residual'
+                      AND c2.as_of <= p.predicted_at)) AS q
       FROM noc_fraud_prediction_log p
      WHERE p.predicted_at >= %(start)s AND p.predicted_at < %(end)s
        AND p.actual_fraud_detected IS NOT NULL)
@@ -48,7 +54,7 @@ def sql_coverage(db_url: str, level: str = "90") -> dict[tuple[str, bool], tuple
 
 @pytest.fixture(scope="module")
 def history(db_url):
-    return load_history(db_url)
+    return load_history(db_url, methods=METHODS)
 
 
 @pytest.fixture
@@ -66,7 +72,10 @@ def html_of(message) -> str:
 
 def test_report_arrives_and_its_figures_equal_an_sql_recomputation(prepared, smtp_sink):
     dag_run = run_dag(
-        DAG_ID, "2025-02-17", {**PERIOD, "recipients": ["ops@example.com", "lead@example.com"]}, retries=0
+        DAG_ID,
+        "2025-02-17",
+        {**PERIOD, "recipients": ["ops@example.com", "lead@example.com"], "default_method": "residual"},
+        retries=0,
     )
     assert dag_run.state == "success", task_states(dag_run)
     assert len(smtp_sink.messages) == 1
@@ -220,3 +229,184 @@ def test_bad_recipient_is_refused_before_a_run(airflow_db):
 def test_the_dag_is_scheduled_on_the_calibration_asset(airflow_db):
     dag = load_dag(DAG_ID)
     assert "fraudcal_calibration_sets" in str(dag.timetable.asset_condition)
+
+
+# --------------------------------------------------------------------------- the methods side by side
+
+SQL_MONDRIAN = """
+WITH rows AS (
+    SELECT p.model_version, p.fraud_probability AS p, p.actual_fraud_detected AS fraud,
+           p.risk_level IN ('HIGH', 'CRITICAL') AS high,
+           (SELECT c.levels -> %(level)s FROM fraudcal.current_calibration_sets c
+             WHERE c.model_version = p.model_version AND c.method = 'mondrian' AND c.as_of <= p.predicted_at
+             ORDER BY c.as_of DESC LIMIT 1) AS entry
+      FROM noc_fraud_prediction_log p
+     WHERE p.predicted_at >= %(start)s AND p.predicted_at < %(end)s
+       AND p.actual_fraud_detected IS NOT NULL AND p.risk_level IS NOT NULL),
+sets AS (
+    SELECT model_version, fraud, high,
+           p <= (entry -> '0' ->> 'quantile')::float8 AS zero,
+           1 - p <= (entry -> '1' ->> 'quantile')::float8 AS one
+      FROM rows WHERE entry IS NOT NULL)
+SELECT model_version, fraud, count(*) AS n,
+       count(*) FILTER (WHERE CASE WHEN fraud THEN one ELSE zero END) AS covered,
+       count(*) FILTER (WHERE high AND one AND NOT zero) AS tickets,
+       count(*) FILTER (WHERE high AND NOT (one AND NOT zero)) AS reviews,
+       count(*) FILTER (WHERE zero AND NOT one) AS only_zero,
+       count(*) FILTER (WHERE one AND NOT zero) AS only_one,
+       count(*) FILTER (WHERE one AND zero) AS both,
+       count(*) FILTER (WHERE NOT one AND NOT zero) AS neither
+  FROM sets GROUP BY model_version, fraud ORDER BY 1, 2
+"""
+
+
+def sql_mondrian(db_url: str, level: str = "90") -> dict[tuple[str, bool], dict[str, int]]:
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        rows = conn.execute(SQL_MONDRIAN, {"level": level, "start": "2025-02-10", "end": "2025-02-17"}).fetchall()
+    return {(row.pop("model_version"), row.pop("fraud")): row for row in rows}
+
+
+def plain_venn_abers(db_url: str) -> dict[str, dict[str, float]]:
+    """Per version, ECE of the raw score and of Venn-Abers' p, in plain Python from the stored sets."""
+    from bisect import bisect_left, bisect_right
+
+    with psycopg.connect(db_url) as conn:
+        sets = conn.execute(
+            "SELECT model_version, as_of, levels FROM fraudcal.current_calibration_sets "
+            "WHERE method = 'venn_abers' ORDER BY model_version, as_of"
+        ).fetchall()
+        rows = conn.execute(
+            "SELECT model_version, predicted_at, fraud_probability, actual_fraud_detected "
+            "FROM noc_fraud_prediction_log WHERE predicted_at >= '2025-02-10' AND predicted_at < '2025-02-17' "
+            "AND actual_fraud_detected IS NOT NULL AND risk_level IS NOT NULL"
+        ).fetchall()
+
+    def ece(pairs):
+        pairs = sorted(pairs)
+        size, extra = divmod(len(pairs), 10)
+        total, start = 0.0, 0
+        for index in range(10):
+            part = pairs[start : start + size + (index < extra)]
+            start += len(part)
+            total += abs(sum(p for p, _ in part) - sum(y for _, y in part))
+        return total / len(pairs)
+
+    figures = {}
+    for version in sorted({row[0] for row in rows}):
+        raw, merged = [], []
+        for _, predicted_at, p, fraud in (row for row in rows if row[0] == version):
+            in_force = [levels for v, as_of, levels in sets if v == version and as_of <= predicted_at]
+            if not in_force:
+                continue
+            step = in_force[-1]
+            low = bisect_right(step["p0"]["lower"], p) - 1
+            p0 = step["p0"]["value"][low] if low >= 0 else 0.0
+            high = bisect_left(step["p1"]["upper"], p)
+            p1 = step["p1"]["value"][high] if high < len(step["p1"]["upper"]) else 1.0
+            raw.append((p, int(fraud)))
+            merged.append((p1 / (1 - p0 + p1), int(fraud)))
+        figures[version] = {"n": len(raw), "ece_raw": ece(raw), "ece_p": ece(merged)}
+    return figures
+
+
+def _archived_figures(db_url: str) -> tuple[str, dict]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT status, figures FROM fraudcal.report_runs ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def _first_screen(html: str) -> str:
+    """What a reader reads before the first version's section: tags stripped, entities decoded."""
+    import html as html_module
+
+    text = re.sub(r"\s+", " ", html_module.unescape(re.sub(r"<[^>]+>", " ", html))).replace("\xa0", " ")
+    return text.split(" fraud_detector / v1 ")[0]
+
+
+def test_the_methods_side_by_side_equal_independent_recomputations(prepared, smtp_sink):
+    dag_run = run_dag(DAG_ID, "2025-02-17", PERIOD, retries=0)  # default_method: the Param's default, mondrian
+    assert dag_run.state == "success", task_states(dag_run)
+    status, figures = _archived_figures(prepared)
+    html = html_of(smtp_sink.messages[0])
+    assert figures["default_method"] == "mondrian"
+    for level in ("90", "95", "99"):
+        mondrian, residual = sql_mondrian(prepared, level), sql_coverage(prepared, level)
+        for version in figures["versions"]:
+            name = version["model_version"]
+            methods = version["comparison"]["methods"]
+            for fraud, group in ((True, "fraud"), (False, "legitimate")):
+                got = methods["mondrian"]["coverage"][level][group]
+                assert (got["n"], got["covered"]) == (mondrian[(name, fraud)]["n"], mondrian[(name, fraud)]["covered"])
+                got = methods["residual"]["coverage"][level][group]
+                assert (got["n"], got["covered"]) == residual[(name, fraud)]
+    mondrian = sql_mondrian(prepared)
+    for version in figures["versions"]:
+        name, entry = version["model_version"], version["comparison"]["methods"]["mondrian"]
+        both = [mondrian[(name, True)], mondrian[(name, False)]]
+        assert entry["label_sets"] == {
+            "{0}": sum(row["only_zero"] for row in both),
+            "{1}": sum(row["only_one"] for row in both),
+            "{0,1}": sum(row["both"] for row in both),
+            "empty": sum(row["neither"] for row in both),
+        }
+        assert entry["automation"]["auto_tickets"] == sum(row["tickets"] for row in both)
+        assert entry["automation"]["legitimate_auto_tickets"] == mondrian[(name, False)]["tickets"]
+        assert entry["automation"]["human_reviews"] == sum(row["reviews"] for row in both)
+        fraud = entry["coverage"]["90"]["fraud"]
+        # The mail's side-by-side table shows each method's per-class coverage.
+        assert f'{fraud["rate"] * 100:.1f}&nbsp;% <span style="color:#777;">({fraud["covered"]:,}/{fraud["n"]:,})' in html
+    for name, expected in plain_venn_abers(prepared).items():
+        entry = next(v for v in figures["versions"] if v["model_version"] == name)["comparison"]["methods"]["venn_abers"]
+        assert entry["n"] == expected["n"] > 0
+        assert entry["ece_raw"] == pytest.approx(expected["ece_raw"], abs=1e-12)
+        assert entry["ece_p"] == pytest.approx(expected["ece_p"], abs=1e-12)
+        assert f"ECE {entry['ece_p']:.4f} against {entry['ece_raw']:.4f} for the raw score" in html
+
+    # The first screen names the method to trust, with the pooled figures that decide it.
+    pooled = {fraud: [sum(row[key] for (_, f), row in mondrian.items() if f == fraud) for key in ("covered", "n")]
+              for fraud in (True, False)}
+    residual = sql_coverage(prepared)
+    residual_fraud = [sum(hits for (_, f), (_, hits) in residual.items() if f),
+                      sum(n for (_, f), (n, _) in residual.items() if f)]
+    screen = _first_screen(html)
+    assert (
+        f"Trust Mondrian's label sets: at 90 % they held {pooled[True][0] / pooled[True][1] * 100:.1f} % of confirmed "
+        f"frauds ({pooled[True][0]:,} of {pooled[True][1]:,}; target 90 %" in screen
+    )
+    assert (
+        f"where the residual intervals held {residual_fraud[0] / residual_fraud[1] * 100:.1f} % of confirmed frauds "
+        f"({residual_fraud[0]:,} of {residual_fraud[1]:,})" in screen
+    )
+    assert "it measures data density, not error, so it decides no auto-tickets" in screen
+    # The status follows Mondrian, whose label sets covered the frauds: no coverage shortfall is a
+    # reason (the history's sets date from 2025, so staleness is: the one red reason here).
+    subject = smtp_sink.messages[0]["Subject"]
+    assert subject.startswith("[RED] fraud_detector v1,v2 2025-02-10..2025-02-16: stale Mondrian sets: v1 (")
+    assert "confirmed frauds" not in subject and "legitimate cases" not in subject
+    assert figures["findings"] and all("stale Mondrian calibration" in finding for finding in figures["findings"])
+    assert status == "red"
+    assert "Are Mondrian's label sets (the default method) trustworthy today?" in screen
+    # The residual shortfall is still said, among the other methods' findings.
+    assert any("the 90 % intervals contained 0.0 % of the confirmed frauds" in f for f in figures["other_findings"])
+
+
+def test_the_status_follows_the_default_method(prepared, smtp_sink):
+    # The same outcomes, the residual intervals as the default method: red for the confirmed frauds.
+    assert run_dag(DAG_ID, "2025-02-17", {**PERIOD, "default_method": "residual"}, retries=0).state == "success"
+    residual = sql_coverage(prepared)
+    covered = sum(hits for (_, fraud), (_, hits) in residual.items() if fraud)
+    n = sum(count for (_, fraud), (count, _) in residual.items() if fraud)
+    subject = smtp_sink.messages[0]["Subject"]
+    assert subject.startswith(
+        f"[RED] fraud_detector v1,v2 2025-02-10..2025-02-16: the 90 % intervals contained {covered / n * 100:.1f} % "
+        "of confirmed frauds (target 90 %)"
+    )
+    screen = _first_screen(html_of(smtp_sink.messages[0]))
+    assert "Are the intervals trustworthy today? No." in screen
+    # Still the same advice: the method to trust is Mondrian, and the default should say so.
+    assert "Trust Mondrian's label sets" in screen
+    assert "The online service acts on the default method, Residual: set the calibration Param default_method to mondrian." in screen
+    with psycopg.connect(prepared) as conn:
+        statuses = [row[0] for row in conn.execute("SELECT status FROM fraudcal.report_runs ORDER BY id")]
+    assert statuses == ["red"]

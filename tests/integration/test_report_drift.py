@@ -20,6 +20,7 @@ from fraudcal_airflow.reporting.drift import alert_subject
 from fraudcal_airflow.steps.drift_report import monitor_day
 from fraudcal_dev.dagtest import run_dag, task_states, xcom_values
 from fraudcal_dev.synthetic_load import load_prediction_log, truncate_prediction_logs
+from tests.integration.history import load_history
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +36,10 @@ SCENARIOS = {
 
 
 def load(db_url: str, config: SyntheticConfig) -> None:
+    """The scenario's log, with no calibration set and no stored health (each scenario starts clean)."""
     with psycopg.connect(db_url) as conn:
         truncate_prediction_logs(conn)
+        conn.execute("TRUNCATE fraudcal.calibration_sets RESTART IDENTITY")
         conn.execute("DELETE FROM fraudcal.model_health_daily") if conn.execute(
             "SELECT to_regclass('fraudcal.model_health_daily')"
         ).fetchone()[0] else None
@@ -169,3 +172,60 @@ def test_the_dag_mails_an_alert_and_requests_retraining(db_url, airflow_db, smtp
         ).fetchone()
     assert stored[0] == 2 and stored[1] > 0.25
     json.dumps(extra)  # JSON-serialisable for the REST API and downstream DAGs
+
+
+def test_the_coverage_rule_judges_the_default_methods_fraud_class(db_url):
+    """Daily residual and Mondrian sets on a stable log: the residual intervals cover almost no
+    confirmed fraud (on target overall), Mondrian's label sets cover them. The coverage rule
+    judges the default method per class, so it alerts when the default is residual and not when
+    it is Mondrian, on the same stored days."""
+    from fraudcal.comparison import coverage_of_counts
+    from fraudcal.drift import coverage_rule
+    from fraudcal_airflow.db.migrations import apply_migrations
+
+    config = SyntheticConfig(n_events=100_000, days=32)
+    with psycopg.connect(db_url) as conn:
+        apply_migrations(conn)
+        conn.execute("DELETE FROM fraudcal.model_health_daily")
+        conn.commit()
+    load_history(db_url, config, first_set_day=20, methods=("residual", "mondrian"))  # sets from 2025-01-21
+    days = [date(2025, 1, 1) + timedelta(days=offset) for offset in range(21, 29)]
+    alerts: dict[str, dict[date, list[dict]]] = {}
+    with psycopg.connect(db_url) as conn:
+        copy_conn = psycopg2.connect(db_url)
+        try:
+            for method in ("residual", "mondrian"):  # the second pass rewrites the same rows, as a re-run does
+                for day in days:
+                    result = monitor_day(
+                        conn, copy_conn, model_type="fraud_detector", version="v1", day=day, reference_days=14,
+                        thresholds=DriftThresholds(coverage_method=method), run_id="test",
+                    )
+                    alerts.setdefault(method, {})[day] = [a for a in result["alerts"] if a["rule"] == "coverage"]
+        finally:
+            copy_conn.close()
+            conn.execute("TRUNCATE fraudcal.calibration_sets RESTART IDENTITY")
+            conn.commit()
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT day, class_coverage, coverage_method, coverage_fraud_90, covered_90, with_set "
+                "FROM fraudcal.model_health_daily WHERE model_version = 'v1' AND day >= '2025-01-22'"
+            )
+        }
+    residual_fraud = {day: stored[day][0]["residual"]["90"]["fraud"] for day in days}
+    mondrian_fraud = {day: stored[day][0]["mondrian"]["90"]["fraud"] for day in days}
+    assert all(entry["n"] >= 5 for entry in residual_fraud.values())  # every day has enough frauds to judge
+    # What the rule sees, recomputed from the stored counts: residual far below 90 %, Mondrian not.
+    assert all(coverage_of_counts(e["covered"], e["n"], 0.9).high < 0.9 for e in residual_fraud.values())
+    assert not any(coverage_of_counts(e["covered"], e["n"], 0.9).high < 0.9 for e in mondrian_fraud.values())
+    assert all(stored[day][2] == entry["covered"] / entry["n"] for day, entry in residual_fraud.items())
+    # The rule of old judged residual coverage of all labeled outcomes: on target here, it stayed quiet.
+    overall = [(stored[day][3], stored[day][4]) for day in days]
+    assert not any(coverage_rule(overall[: end + 1], 0.9) for end in range(len(overall)))
+    # From the third day with sets on, residual's fraud coverage alerts every day; Mondrian's never.
+    for day in days[2:]:
+        metrics = [alert["metric"] for alert in alerts["residual"][day]]
+        assert "residual_coverage_fraud_90" in metrics, (day, alerts["residual"][day])
+    assert alerts["residual"][days[0]] == [] and alerts["residual"][days[1]] == []  # fewer than 3 days with sets
+    assert all(found == [] for found in alerts["mondrian"].values()), alerts["mondrian"]  # frauds and legitimate cases
+    assert all(stored[day][1] == "mondrian" for day in days)  # the method the last pass judged

@@ -29,7 +29,7 @@ def test_a_version_that_cannot_be_measured_is_reported_and_the_others_go_out():
     bad = _rows(4, 1, labels=np.array([0.0, 2.0, 1.0, 0.0]))  # a label of 2 breaks the core's contract
     figures = report.build_figures(
         {"good": _rows(500, 0), "bad": bad}, ages={"good": 5.0, "bad": 5.0}, level=90, narrow_threshold=0.2,
-        stale_after_hours=36,
+        stale_after_hours=36, default_method="residual",
     )
     by_name = {version["model_version"]: version for version in figures["versions"]}
     assert by_name["good"]["n"] == 500 and "coverage" in by_name["good"]
@@ -64,7 +64,8 @@ def test_a_version_with_labels_but_no_set_yet_renders():
     rows = _rows(50, 2)
     rows.update({f"q{level}": np.full(50, np.nan) for level in SUPPORTED_LEVELS})
     figures = report.build_figures(
-        {"new": rows, "old": _rows(300, 3)}, ages={"old": 2.0}, level=90, narrow_threshold=0.2, stale_after_hours=36
+        {"new": rows, "old": _rows(300, 3)}, ages={"old": 2.0}, level=90, narrow_threshold=0.2, stale_after_hours=36,
+        default_method="residual",
     )
     new = next(version for version in figures["versions"] if version["model_version"] == "new")
     assert new["n"] == 0 and new["newest_set_age_hours"] is None and new["set_stale"] and new["status"] == "red"
@@ -107,7 +108,7 @@ def _rare_fraud() -> dict[str, np.ndarray]:
 
 def _figures(rows_by_version, **changes):
     arguments = {"ages": dict.fromkeys(rows_by_version, 1.0), "level": 90, "narrow_threshold": 0.2,
-                 "stale_after_hours": 36}
+                 "stale_after_hours": 36, "default_method": "residual"}
     return report.build_figures(rows_by_version, **{**arguments, **changes})
 
 
@@ -245,7 +246,9 @@ def test_each_word_a_reader_may_not_know_is_explained_once_where_it_first_appear
     text = _text(report.render_html(figures, {**CONTEXT, "chart_files": []}))
     explanations = {
         "Wilson interval": "95 % Wilson interval: the range the true coverage lies in with 95 % confidence",
-        "label set": "Label set: the outcomes an interval allows.",
+        # First said on the first screen (the auto-ticket rule of Mondrian's label sets), explained there.
+        "label set": "label set: the outcomes a method allows for a prediction",
+        "Venn-Abers": "Venn-Abers: a calibrated fraud probability p with an interval [p0, p1]",
         "reliability": "Reliability diagram: the predictions sorted by probability",
         "ECE": "ECE (expected calibration error):",
         "Mondrian": "per-class (Mondrian) calibration would give the confirmed frauds and the legitimate cases each their own quantile",
@@ -280,3 +283,92 @@ def test_the_browser_copy_inlines_every_chart_and_references_no_cid():
     assert all(src.startswith(prefix) for src in sources)
     assert sorted(base64.b64decode(src[len(prefix):]) for src in sources) == sorted(charts.values())
     assert set(re.findall(r'src="cid:([^"]+)"', mail)) == set(charts)  # the mail itself keeps cid:
+
+
+# --------------------------------------------------------------------------- the methods side by side
+
+
+def _with_mondrian(rows, q_zero, q_one, frauds=200.0):
+    """The rows with a Mondrian set in force at every level: (q0, q1) and the window's frauds n1."""
+    n = rows["id"].size
+    for level in SUPPORTED_LEVELS:
+        rows.update({f"mondrian_q0_{level}": np.full(n, q_zero), f"mondrian_q1_{level}": np.full(n, q_one),
+                     f"mondrian_n1_{level}": np.full(n, frauds)})
+    return rows
+
+
+def _rare_fraud_with_mondrian(frauds=200.0):
+    # As _rare_fraud (residual q = 0.1 covers no fraud), with Mondrian q0 = 0.1 and q1 = 0.96:
+    # every legitimate case (p = 0.05 <= 0.1) and every fraud (1 - 0.05 = 0.95 <= 0.96) is covered.
+    return _with_mondrian(_rare_fraud(), 0.1, 0.96, frauds)
+
+
+def test_the_status_and_headline_follow_the_default_method():
+    rows = {"v1": _rare_fraud_with_mondrian(), "v2": _rare_fraud_with_mondrian()}
+    residual = _figures(rows)
+    assert residual["status"] == "red"
+    assert report.headline(residual).startswith("the 90 % intervals contained 0.0 % of confirmed frauds")
+    mondrian = _figures(rows, default_method="mondrian", method_ages={"mondrian": {"v1": 1.0, "v2": 1.0}})
+    assert mondrian["status"] == "green" and mondrian["findings"] == []
+    assert report.headline(mondrian) == (
+        "the 90 % Mondrian label sets contained 100.0 % of confirmed frauds and 100.0 % of legitimate cases "
+        "(target 90 %)"
+    )
+    # The residual shortfall is not hidden: it is among the other methods' findings, on the first screen.
+    assert any("v1: the 90 % intervals contained 0.0 % of the confirmed frauds" in f for f in mondrian["other_findings"])
+    screen = _text(report.render_html(mondrian, CONTEXT)).split(" fraud_detector / v1 ")[0]
+    assert "Are Mondrian's label sets (the default method) trustworthy today? Yes." in screen
+    assert (
+        "Trust Mondrian's label sets: at 90 % they held 100.0 % of confirmed frauds (100 of 100; target 90 %, "
+        "95 % Wilson interval 96.3 % to 100.0 %) and 100.0 % of legitimate cases, where the residual intervals "
+        "held 0.0 % of confirmed frauds (0 of 100)." in screen
+    )
+    assert "v1: the 90 % intervals contained 0.0 % of the confirmed frauds" in screen
+    # Without a Mondrian set recorded, Mondrian as the default cannot be green.
+    missing = _figures({"v1": _rare_fraud()}, default_method="mondrian")
+    assert missing["status"] == "red" and report.headline(missing).startswith("v1 has no Mondrian set")
+
+
+def test_a_mondrian_window_with_too_few_frauds_is_said_on_the_first_screen():
+    figures = _figures({"v1": _rare_fraud_with_mondrian(frauds=8.0)}, default_method="mondrian",
+                       method_ages={"mondrian": {"v1": 1.0}})
+    assert figures["status"] == "amber"
+    text = _text(report.render_html(figures, CONTEXT))
+    screen = text.split(" fraud_detector / v1 ")[0]
+    assert "Caution: 1,000 predictions were judged with Mondrian sets whose window had fewer than 9 confirmed frauds" in screen
+    assert "v1: 1,000 predictions judged with Mondrian sets that had too few frauds at 90 %" in report.headline(figures)
+    assert "only 8 confirmed frauds; at 90 % a window needs at least 9" in screen
+    assert "too few frauds" in text.split(" fraud_detector / v1 ")[1]  # marked in the side-by-side table
+
+
+def test_venn_abers_is_never_an_auto_ticket_method_and_its_reliability_is_shown():
+    from fraudcal.venn_abers import fit_venn_abers
+
+    rng = np.random.default_rng(5)
+    window_p = rng.beta(0.5, 4.5, 2_000)
+    venn_abers = fit_venn_abers(window_p, rng.random(2_000) < window_p)
+    rows = _with_mondrian(_rows(1_000, 6), 0.3, 0.3)
+    as_ofs = np.array(["2025-01-31T00:00"], dtype="datetime64[us]")
+    figures = _figures({"v1": rows}, default_method="venn_abers", method_ages={"venn_abers": {"v1": 1.0}},
+                       venn_abers_by_version={"v1": (as_ofs, [venn_abers.to_dict()])})
+    entry = figures["versions"][0]["comparison"]["methods"]["venn_abers"]
+    assert entry["n"] == 1_000 and entry["automation"]["auto_tickets"] == 0
+    assert entry["automation"]["human_reviews"] == int(rows["high_risk"].sum())
+    assert figures["status"] == "green"  # no coverage claim to break; the set is fresh
+    assert report.headline(figures).startswith("Venn-Abers probabilities of 1,000 labeled predictions: ECE ")
+    text = _text(report.render_html(figures, CONTEXT))
+    assert "it measures data density, not error, so it decides no auto-tickets" in text
+    table = list(csv.DictReader(io.StringIO(report.figures_csv(figures))))
+    ece = {row["column"]: float(row["value"]) for row in table if row["table"] == "venn_abers" and row["column"].startswith("ece")}
+    assert ece == {"ece_raw": entry["ece_raw"], "ece_p": entry["ece_p"]}
+
+
+def test_the_csv_carries_each_methods_per_class_coverage():
+    figures = _figures({"v1": _rare_fraud_with_mondrian()}, default_method="mondrian",
+                       method_ages={"mondrian": {"v1": 1.0}})
+    table = list(csv.DictReader(io.StringIO(report.figures_csv(figures))))
+    cells = {(r["row"], r["column"]): r["value"] for r in table if r["table"] == "method_coverage"}
+    assert (cells[("mondrian/90/fraud", "covered")], cells[("mondrian/90/fraud", "n")]) == ("50", "50")
+    assert (cells[("residual/90/fraud", "covered")], cells[("residual/90/fraud", "n")]) == ("0", "50")
+    statuses = {r["row"]: r["value"] for r in table if r["table"] == "method_status" and r["column"] == "status"}
+    assert statuses == {"residual": "red", "mondrian": "green", "venn_abers": "red"}  # no Venn-Abers set recorded

@@ -11,6 +11,7 @@ Postgres provider does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudcal.defaults import RESIDUAL_METHOD
+from fraudcal.defaults import MONDRIAN_METHOD, RESIDUAL_METHOD
+from fraudcal.names import check_name
 from fraudcal_airflow.db.pgcopy import copy_to_numpy
 from fraudcal_airflow.db.sources import prediction_log
-from fraudcal_airflow.db.sql import log_statement
-from fraudcal_airflow.errors import InputError
+from fraudcal_airflow.db.sql import MONDRIAN_PARTS, log_statement, mondrian_column
+from fraudcal_airflow.errors import InputError, UnsafeNameError
 
 if TYPE_CHECKING:
     import psycopg
@@ -30,19 +32,53 @@ if TYPE_CHECKING:
 
     from fraudcal_airflow.outcomes import LabeledOutcomes
 
+log = logging.getLogger(__name__)
+
+
+def safe_versions(versions: Sequence[str], model_type: str, source: str) -> list[str]:
+    """The versions that are safe names (:data:`fraudcal.names.SAFE_NAME_PATTERN`), in order.
+
+    A version read from the log becomes part of Redis keys, file names and mail subjects, so
+    one that breaks the rule (``v1:previous``, ``a/b``, a CR/LF) is skipped, each with a
+    warning naming it and the rule, instead of failing the run: the log belongs to another
+    application, and one bad name must not let every other version's live set expire or cost
+    them their reports. A version asked for by name is checked by the Params (and
+    :func:`resolve_versions`) and refused.
+    """
+    kept = []
+    for version in versions:
+        try:
+            kept.append(check_name("model_version", version, UnsafeNameError))
+        except UnsafeNameError as error:
+            log.warning(
+                "Skipped a model version of %r in source %r: %s. Nothing is calibrated, filled, monitored or "
+                "reported for it until it is renamed in the prediction log.",
+                model_type,
+                source,
+                error,
+            )
+    return kept
+
+
 def known_versions(conn: psycopg.Connection, source: str, model_type: str) -> list[str]:
-    """Return every model version of ``model_type`` that has logged a prediction."""
+    """Return every model version of ``model_type`` that has logged a prediction.
+
+    Versions that are not safe names are left out, with a warning (:func:`safe_versions`).
+    """
     with conn.cursor() as cur:
         cur.execute(log_statement("prediction_log/known_versions", source), {"model_type": model_type})
         versions = [row[0] for row in cur.fetchall()]
     conn.commit()
-    return versions
+    return safe_versions(versions, model_type, source)
 
 
 def versions_with_outcomes(
     conn: psycopg.Connection, source: str, model_type: str, window_start: datetime, window_end: datetime
 ) -> list[str]:
-    """Return the model versions with at least one labeled outcome in ``[window_start, window_end)``."""
+    """Return the model versions with at least one labeled outcome in ``[window_start, window_end)``.
+
+    Versions that are not safe names are left out, with a warning (:func:`safe_versions`).
+    """
     with conn.cursor() as cur:
         cur.execute(
             log_statement("prediction_log/versions_with_outcomes", source),
@@ -50,7 +86,7 @@ def versions_with_outcomes(
         )
         versions = [row[0] for row in cur.fetchall()]
     conn.commit()
-    return versions
+    return safe_versions(versions, model_type, source)
 
 
 def resolve_versions(
@@ -61,8 +97,11 @@ def resolve_versions(
     Raises
     ------
     InputError
-        (or the given subclass) naming every unknown version and listing the known ones.
+        (or the given subclass) naming a version that is not a safe name and the rule, or
+        every unknown version and listing the known ones.
     """
+    for version in requested:
+        check_name("model_version", version, error)
     unknown = [version for version in requested if version not in known]
     if unknown:
         raise error(
@@ -150,14 +189,20 @@ def quantile_column(level: int | str) -> str:
 def labeled_predictions_in_force(
     copy_conn: psycopg2.extensions.connection, period: VersionPeriod, levels: Sequence[int]
 ) -> dict[str, np.ndarray]:
-    """The labeled predictions of ``period``, each with the quantiles of the set in force.
+    """The labeled predictions of ``period``, each with the numbers of the sets in force.
+
+    One binary COPY. For each method, the set in force for a prediction is the newest set of
+    that method with ``as_of <= predicted_at``; the methods' sets are found independently.
 
     Returns
     -------
     dict of str to ndarray
-        ``id``, ``predicted_at``, ``probability``, ``label`` (bool), ``high_risk`` (bool) and
-        one ``q<level>`` per level: the quantile of the residual set in force when the
-        prediction was made, NaN where none was.
+        ``id``, ``predicted_at``, ``probability``, ``label`` (bool), ``high_risk`` (bool); one
+        ``q<level>`` per level (:func:`quantile_column`): the quantile of the residual set in
+        force; and per level the Mondrian set's ``mondrian_q0_<level>``,
+        ``mondrian_q1_<level>`` (the class quantiles) and ``mondrian_n1_<level>`` (the frauds
+        of its window) (:func:`fraudcal_airflow.db.sql.mondrian_column`). NaN where no set of
+        the method was in force.
     """
     columns = [
         ("id", "int8"),
@@ -166,9 +211,26 @@ def labeled_predictions_in_force(
         ("label", "bool"),
         ("high_risk", "bool"),
         *[(quantile_column(level), "float8") for level in levels],
+        *[(mondrian_column(part, level), "float8") for level in levels for part, _, _ in MONDRIAN_PARTS],
     ]
     statement = log_statement("prediction_log/labeled_predictions_in_force", period.source, levels)
-    return _copy(copy_conn, statement, {**period.params(), "method": RESIDUAL_METHOD}, columns)
+    params = {**period.params(), "method": RESIDUAL_METHOD, "mondrian_method": MONDRIAN_METHOD}
+    return _copy(copy_conn, statement, params, columns)
+
+
+def mondrian_in_force(rows: dict[str, np.ndarray], levels: Sequence[int]) -> tuple[dict, dict]:
+    """The Mondrian columns of :func:`labeled_predictions_in_force` rows, as the core takes them.
+
+    Returns ``({level: (q0, q1)}, {level: n1})``; a level whose columns are absent (rows built
+    without them) is left out, which the core reads as "no Mondrian set in force".
+    """
+    quantiles, frauds = {}, {}
+    for level in levels:
+        q_zero, q_one, n_one = (mondrian_column(part, level) for part in ("q0", "q1", "n1"))
+        if q_zero in rows and q_one in rows and n_one in rows:
+            quantiles[level] = (rows[q_zero], rows[q_one])
+            frauds[level] = rows[n_one]
+    return quantiles, frauds
 
 
 def without_unusable_probabilities(rows: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:

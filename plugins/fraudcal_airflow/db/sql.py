@@ -20,6 +20,19 @@ if TYPE_CHECKING:
     from psycopg import sql
 
 
+#: The parts of a Mondrian set the report reads per level: (column part, class key, field).
+MONDRIAN_PARTS = (("q0", "0", "quantile"), ("q1", "1", "quantile"), ("n1", "1", "n"))
+
+
+def mondrian_column(part: str, level: int | str) -> str:
+    """The name of one Mondrian figure of a level (``mondrian_q1_90``), as composed into SQL.
+
+    ``part`` is one of :data:`MONDRIAN_PARTS`: ``q0``/``q1`` (the class quantiles) or ``n1``
+    (the frauds of the set's window).
+    """
+    return f"mondrian_{part}_{level}"
+
+
 @cache
 def load_sql(name: str) -> str:
     """Return the text of ``include/sql/<name>.sql``.
@@ -44,7 +57,11 @@ def log_statement(name: str, source: str, levels: Sequence[int | str] = ()) -> s
     ``{is_fraud}`` (the label as a boolean), ``{is_high_risk}`` (HIGH or CRITICAL; FALSE for a
     log without risk levels), ``{has_risk_level}`` (TRUE for a log without), and with ``levels``: ``{quantile_arrays}`` (one array of the
     sets' quantiles per level, named ``q<level>``) and ``{quantile_columns}`` (each array read
-    at the set in force, NaN where there is none).
+    at the set in force, NaN where there is none); for Mondrian sets ``{mondrian_arrays}``
+    (per level, arrays of ``q_0``, ``q_1`` and the window's frauds ``n_1``, named by
+    :func:`mondrian_column`, from the jsonb ``levels`` of :meth:`fraudcal.mondrian.MondrianSet.to_dict`)
+    and ``{mondrian_columns}`` (each read at the Mondrian set in force: alias ``m`` for the
+    arrays, ``mb.position`` for its index, NaN where there is none).
 
     Raises
     ------
@@ -76,6 +93,20 @@ def log_statement(name: str, source: str, levels: Sequence[int | str] = ()) -> s
     quantile_columns = sql.SQL(", ").join(
         sql.SQL("COALESCE(s.{}[b.position], 'NaN'::double precision)").format(name) for name in names
     )
+    mondrian_names = [
+        (sql.Identifier(mondrian_column(part, level)), sql.Literal(str(level)), sql.Literal(label), sql.Literal(field))
+        for level in levels
+        for part, label, field in MONDRIAN_PARTS
+    ]
+    mondrian_arrays = sql.SQL(", ").join(
+        sql.SQL("array_agg((levels -> {} -> {} ->> {})::double precision ORDER BY as_of) AS {}").format(
+            level, label, field, name
+        )
+        for name, level, label, field in mondrian_names
+    )
+    mondrian_columns = sql.SQL(", ").join(
+        sql.SQL("COALESCE(m.{}[mb.position], 'NaN'::double precision)").format(name) for name, *_ in mondrian_names
+    )
     return sql.SQL(load_sql(name)).format(
         log=sql.Identifier(log.table),
         probability=sql.Identifier(log.probability),
@@ -85,4 +116,6 @@ def log_statement(name: str, source: str, levels: Sequence[int | str] = ()) -> s
         has_risk_level=has_risk_level,
         quantile_arrays=quantile_arrays,
         quantile_columns=quantile_columns,
+        mondrian_arrays=mondrian_arrays,
+        mondrian_columns=mondrian_columns,
     )

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from fraudcal.defaults import SUPPORTED_LEVELS
-from fraudcal_airflow.db.prediction_log import quantile_column, without_unusable_probabilities
+from fraudcal.defaults import METHODS, MONDRIAN_METHOD, RESIDUAL_METHOD, SUPPORTED_LEVELS, VENN_ABERS_METHOD
+from fraudcal_airflow.db.prediction_log import mondrian_in_force, quantile_column, without_unusable_probabilities
 from fraudcal_airflow.reporting.render import figure_png, new_figure, render_template
 
 REPORT_TYPE = "coverage"
@@ -29,23 +30,58 @@ def build_figures(
     level: int,
     narrow_threshold: float,
     stale_after_hours: float,
+    default_method: str,
+    method_ages: Mapping[str, Mapping[str, float]] | None = None,
+    venn_abers_by_version: Mapping[str, tuple[Any, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
-    """Per-version figures (core), the overall status and the pooled headline."""
+    """Per-version figures (core), the methods side by side, the status and the pooled headline.
+
+    Parameters
+    ----------
+    rows_by_version : dict
+        :func:`fraudcal_airflow.db.prediction_log.labeled_predictions_in_force` per version.
+    ages : dict
+        Hours since each version's newest residual set (absent: none).
+    default_method : str
+        The method the online service acts on: the status and the headline follow it.
+    method_ages : dict, optional
+        Per other method, the same ages (absent: no set of that method).
+    venn_abers_by_version : dict, optional
+        Per version, ``(as_ofs, levels)`` of the Venn-Abers sets in force in the period
+        (:func:`fraudcal_airflow.db.calibration_sets.sets_in_force_during`).
+    """
     import numpy as np
 
+    from fraudcal.comparison import (
+        combined_verdict,
+        compare_methods,
+        pool_comparisons,
+        recommend,
+        venn_abers_figures,
+        venn_abers_in_force,
+    )
     from fraudcal.coverage import coverage, interval_covers, report_status, version_figures
 
+    method_ages = {RESIDUAL_METHOD: ages, **(method_ages or {})}
+    venn_abers_by_version = venn_abers_by_version or {}
     versions = []
     pooled_covered, pooled_fraud = [], []
+    comparisons, pooled_venn_abers = [], []
     for version, all_rows in sorted(rows_by_version.items()):
         rows, unusable = without_unusable_probabilities(all_rows)
         if rows["id"].size == 0:
             continue
         try:
             quantiles = {level: rows[quantile_column(level)] for level in SUPPORTED_LEVELS}
+            mondrian_quantiles, mondrian_frauds = mondrian_in_force(rows, SUPPORTED_LEVELS)
+            days = rows["predicted_at"].astype("datetime64[D]")
+            venn_abers = None
+            as_ofs, sets = venn_abers_by_version.get(version, ((), []))
+            if len(sets):
+                venn_abers = venn_abers_in_force(rows["predicted_at"], rows["probability"], as_ofs, sets)
             figures = version_figures(
                 model_version=version,
-                days=rows["predicted_at"].astype("datetime64[D]"),
+                days=days,
                 probabilities=rows["probability"],
                 labels=rows["label"],
                 is_high_risk=rows["high_risk"],
@@ -54,12 +90,37 @@ def build_figures(
                 narrow_threshold=narrow_threshold,
                 newest_set_age_hours=ages.get(version),
                 stale_after_hours=stale_after_hours,
+                suggest_mondrian=not any(np.isfinite(q_zero).any() for q_zero, _ in mondrian_quantiles.values()),
             )
+            comparison = compare_methods(
+                model_version=version,
+                days=days,
+                probabilities=rows["probability"],
+                labels=rows["label"],
+                is_high_risk=rows["high_risk"],
+                residual_quantiles=quantiles,
+                mondrian_quantiles=mondrian_quantiles,
+                mondrian_frauds=mondrian_frauds,
+                venn_abers=venn_abers,
+                level=level,
+                narrow_threshold=narrow_threshold,
+                set_ages={method: method_ages.get(method, {}).get(version) for method in METHODS},
+                stale_after_hours=stale_after_hours,
+            )
+            status, findings, other_findings = combined_verdict(figures, comparison, default_method)
             usable = np.isfinite(quantiles[level])
             hits = interval_covers(rows["probability"][usable], rows["label"][usable], quantiles[level][usable])
         except Exception as error:  # noqa: BLE001 - one version's failure is reported; the others go out
             versions.append(failed_version(version, error, int(rows["id"].size), ages.get(version)))
             continue
+        figures.update(
+            residual_status=figures["status"],
+            status=status,
+            findings=findings,
+            other_findings=other_findings,
+            default_method=default_method,
+            comparison=comparison,
+        )
         figures["unusable_probability"] = unusable
         if unusable:
             figures["findings"].append(
@@ -69,19 +130,31 @@ def build_figures(
         versions.append(figures)
         pooled_covered.append(hits)
         pooled_fraud.append(hits[rows["label"][usable]])
+        comparisons.append(comparison)
+        if venn_abers is not None:
+            pooled_venn_abers.append((rows["probability"], rows["label"], *venn_abers, rows["high_risk"]))
     overall = coverage(np.concatenate(pooled_covered) if pooled_covered else np.array([], bool), level / 100)
     fraud = coverage(np.concatenate(pooled_fraud) if pooled_fraud else np.array([], bool), level / 100)
     findings = [finding for figures in versions for finding in figures.get("findings", [])]
+    other_findings = [finding for figures in versions for finding in figures.get("other_findings", [])]
     if not versions:
         findings = ["no labeled outcomes in this period: nothing could be measured"]
+    methods = pool_comparisons(comparisons, level)
+    empty = np.array([], dtype=np.float64)
+    columns = list(zip(*pooled_venn_abers, strict=True)) if pooled_venn_abers else [(empty,)] * 6
+    methods[VENN_ABERS_METHOD] = venn_abers_figures(*(np.concatenate(column) for column in columns))
     return {
         "status": report_status(versions),
         "level": level,
         "narrow_threshold": narrow_threshold,
+        "default_method": default_method,
         "overall": overall.as_dict(),
         "fraud": fraud.as_dict(),
+        "methods": methods,
+        "recommendation": recommend(methods, level, default_method),
         "versions": versions,
         "findings": findings,
+        "other_findings": other_findings,
     }
 
 
@@ -100,20 +173,50 @@ def failed_version(model_version: str, error: Exception, labeled: int, newest_se
     }
 
 
+#: What each method's output is called in the headline, findings and tables.
+METHOD_NOUNS = {
+    RESIDUAL_METHOD: "intervals",
+    MONDRIAN_METHOD: "Mondrian label sets",
+    VENN_ABERS_METHOD: "Venn-Abers probabilities",
+}
+#: The method's name as a heading or a table row says it.
+METHOD_TITLES = {RESIDUAL_METHOD: "Residual", MONDRIAN_METHOD: "Mondrian", VENN_ABERS_METHOD: "Venn-Abers"}
+
+
+def _default_figures(version: dict[str, Any], method: str) -> dict[str, Any] | None:
+    """The figures of a version that judge ``method``: the residual report, or the comparison's entry."""
+    if method == RESIDUAL_METHOD:
+        return version
+    return version.get("comparison", {}).get("methods", {}).get(method)
+
+
+def _pooled_group(figures: dict[str, Any], method: str, group: str) -> dict[str, Any] | None:
+    """The coverage of ``group`` pooled over the versions, for the default method (None: not pooled)."""
+    if method == RESIDUAL_METHOD:
+        return figures.get(group)  # overall and fraud are pooled for the residual headline
+    return figures.get("methods", {}).get(method, {}).get("coverage", {}).get(str(figures["level"]), {}).get(group)
+
+
 def problems(figures: dict[str, Any]) -> list[str]:
     """What is wrong, worst first, as short phrases for the subject and the banner ([] when all is well).
 
-    Red reasons (a version that could not be measured, confirmed frauds or all predictions
-    below target beyond the Wilson interval, a stale or missing calibration set) come before
-    amber ones (legitimate cases below target, a version without measurable outcomes, days
-    below target). A coverage shortfall shared by every measured version is said once with the
-    pooled figure; otherwise per version.
+    Everything here judges the default method (``figures["default_method"]``), the one the
+    online service acts on. Red reasons (a version that could not be measured, confirmed frauds
+    or all predictions below target beyond the Wilson interval, a stale or missing calibration
+    set) come before amber ones (legitimate cases below target, a version without measurable
+    outcomes, days below target, Mondrian sets with too few frauds at the level). A coverage
+    shortfall shared by every measured version is said once with the pooled figure; otherwise
+    per version.
     """
     from fraudcal.coverage import percent, plural
 
     level = figures["level"]
+    method = figures.get("default_method", RESIDUAL_METHOD)
+    noun = METHOD_NOUNS[method]
     versions = figures["versions"]
-    measured = [version for version in versions if version.get("n") and "coverage" in version]
+    judged = [(v, _default_figures(v, method)) for v in versions if "error" not in v]
+    judged = [(v, entry) for v, entry in judged if entry is not None]
+    measured = [(v, entry) for v, entry in judged if entry.get("n") and "coverage" in entry]
     red: list[str] = [f"{v['model_version']} could not be measured" for v in versions if "error" in v]
     amber: list[str] = []
     for group, words, found in (
@@ -121,51 +224,75 @@ def problems(figures: dict[str, Any]) -> list[str]:
         ("overall", "all labeled predictions", red),
         ("legitimate", "legitimate cases", amber),
     ):
-        below = [v for v in measured if v["coverage"][str(level)][group]["below_target"]]
-        pooled = figures.get(group)
+        below = [(v, entry) for v, entry in measured if entry["coverage"][str(level)][group]["below_target"]]
+        pooled = _pooled_group(figures, method, group)
         if below and len(below) == len(measured) and pooled and pooled.get("n"):
-            found.append(f"the {level} % intervals contained {percent(pooled['rate'])} of {words} (target {level} %)")
+            found.append(f"the {level} % {noun} contained {percent(pooled['rate'])} of {words} (target {level} %)")
             continue
         found.extend(
-            f"{v['model_version']}: the {level} % intervals contained "
-            f"{percent(v['coverage'][str(level)][group]['rate'])} of {words} (target {level} %)"
-            for v in below
+            f"{v['model_version']}: the {level} % {noun} contained "
+            f"{percent(entry['coverage'][str(level)][group]['rate'])} of {words} (target {level} %)"
+            for v, entry in below
         )
-    stale = [(v["model_version"], v.get("newest_set_age_hours")) for v in versions if v.get("set_stale")]
+    stale = [(v["model_version"], entry.get("newest_set_age_hours")) for v, entry in judged if entry.get("set_stale")]
+    kind = "calibration set" if method == RESIDUAL_METHOD else f"{METHOD_TITLES[method]} set"
     if len(stale) == 1:
         name, age = stale[0]
-        red.append(f"{name} has no calibration set" if age is None else f"{name}'s newest calibration set is {age:.0f} h old (stale)")
+        red.append(f"{name} has no {kind}" if age is None else f"{name}'s newest {kind} is {age:.0f} h old (stale)")
     elif stale:
         ages = ", ".join(f"{name} ({'no set' if age is None else f'{age:.0f} h old'})" for name, age in stale)
-        red.append(f"stale calibration sets: {ages}")
+        red.append(f"stale {kind}s: {ages}")
     amber.extend(
-        f"{v['model_version']} has no labeled outcomes with a calibration set in force"
-        for v in versions
-        if not v.get("n") and "error" not in v and not v.get("set_stale")
+        f"{v['model_version']} has no labeled outcomes with a {kind} in force"
+        for v, entry in judged
+        if not entry.get("n") and not entry.get("set_stale")
     )
-    for version in measured:
-        low_days = [row for row in version["by_day"] if row["below_target"]]
+    for v, entry in measured:
+        low_days = [row for row in entry["by_day"] if row["below_target"]]
         if low_days:
-            amber.append(f"{version['model_version']}: coverage below target on {plural(len(low_days), 'day')}")
+            amber.append(f"{v['model_version']}: coverage below target on {plural(len(low_days), 'day')}")
+        too_few = entry.get("too_few_frauds", {}).get(str(level))
+        if too_few:
+            amber.append(
+                f"{v['model_version']}: {plural(too_few['predictions'], 'prediction')} judged with Mondrian sets "
+                f"that had too few frauds at {level} %"
+            )
     return red + amber
 
 
 def headline(figures: dict[str, Any]) -> str:
     """The one line the subject and the banner share: what is wrong first, the good news only when all is well.
 
-    At most two problems are named (then how many more); the overall coverage follows as context.
+    At most two problems are named (then how many more); the default method's overall coverage
+    follows as context.
     """
     from fraudcal.coverage import percent, plural
 
     if not figures["versions"]:
         return "no labeled outcomes"
-    level, overall, fraud = figures["level"], figures["overall"], figures["fraud"]
+    level = figures["level"]
+    method = figures.get("default_method", RESIDUAL_METHOD)
+    overall = _pooled_group(figures, method, "overall") or {"n": 0}
     found = problems(figures)
-    if not found and overall["n"]:
-        frauds = (
-            f" and {percent(fraud['rate'])} of confirmed frauds" if fraud["n"] else "; no confirmed frauds to measure"
+    if not found and method == VENN_ABERS_METHOD and figures["methods"][method]["n"]:
+        venn_abers = figures["methods"][method]
+        return (
+            f"Venn-Abers probabilities of {venn_abers['n']:,} labeled predictions: ECE {venn_abers['ece_p']:.4f} "
+            f"(raw score {venn_abers['ece_raw']:.4f}); no coverage target, no auto-tickets"
         )
-        return f"the {level} % intervals contained {percent(overall['rate'])} of all labeled predictions{frauds} (target {level} %)"
+    if not found and overall["n"]:
+        if method == RESIDUAL_METHOD:
+            fraud = figures["fraud"]
+            frauds = (
+                f" and {percent(fraud['rate'])} of confirmed frauds" if fraud["n"] else "; no confirmed frauds to measure"
+            )
+            return f"the {level} % intervals contained {percent(overall['rate'])} of all labeled predictions{frauds} (target {level} %)"
+        fraud, legitimate = (_pooled_group(figures, method, group) for group in ("fraud", "legitimate"))
+        frauds = f"{percent(fraud['rate'])} of confirmed frauds and " if fraud["n"] else "no confirmed frauds to measure; "
+        return (
+            f"the {level} % {METHOD_NOUNS[method]} contained {frauds}{percent(legitimate['rate'])} of legitimate "
+            f"cases (target {level} %)"
+        )
     if not found:  # not green, yet no reason found: never pretend all is well
         return "see the findings"
     text = "; ".join(found[:2])
@@ -174,6 +301,114 @@ def headline(figures: dict[str, Any]) -> str:
     if overall["n"] and "of all labeled predictions" not in text:
         text += f"; overall {percent(overall['rate'])}"
     return text
+
+
+#: How a sentence names what a method gives, with the possessive.
+METHOD_PHRASES = {
+    RESIDUAL_METHOD: "the residual intervals",
+    MONDRIAN_METHOD: "Mondrian's label sets",
+    VENN_ABERS_METHOD: "Venn-Abers' probabilities",
+}
+
+
+def trust_question(figures: dict[str, Any]) -> str:
+    """The first screen's question, about what the online service acts on."""
+    method = figures.get("default_method", RESIDUAL_METHOD)
+    if method == RESIDUAL_METHOD:
+        return "Are the intervals trustworthy today?"
+    return f"Are {METHOD_PHRASES[method]} (the default method) trustworthy today?"
+
+
+def trust_sentences(figures: dict[str, Any]) -> list[str]:
+    """In plain words: which method's decisions a fraud lead should trust, and why (first screen).
+
+    From the pooled figures and :func:`fraudcal.comparison.recommend`: the fraud coverage that
+    decided it, the other method's for contrast, what the trusted method would have
+    auto-ticketed, a Mondrian level with too few frauds, a default method that is not the one
+    to trust, and what Venn-Abers' probability did (never an auto-ticket signal).
+    """
+    from fraudcal.comparison import LABEL_SET_METHODS
+    from fraudcal.coverage import percent, plural
+    from fraudcal.mondrian import minimum_class_size
+
+    if not figures["versions"] or "recommendation" not in figures:
+        return []
+    level, methods = figures["level"], figures["methods"]
+    recommendation, default = figures["recommendation"], figures.get("default_method", RESIDUAL_METHOD)
+    measured = recommendation["measured"]
+
+    def held(method: str) -> str:
+        fraud = methods[method]["coverage"][str(level)]["fraud"]
+        return f"{METHOD_PHRASES[method]} held {percent(fraud['rate'])} of confirmed frauds ({fraud['covered']:,} of {fraud['n']:,})"
+
+    sentences = []
+    chosen, reason = recommendation["method"], recommendation["reason"]
+    missing = [METHOD_TITLES[method] for method in LABEL_SET_METHODS if method not in measured]
+    compare = f" (no {' or '.join(missing)} set was in force to compare with)" if missing else ""
+    if reason == "no_frauds":
+        sentences.append(
+            "No confirmed fraud had a residual or Mondrian set in force in this period, so which method covers "
+            "frauds cannot be told yet; send HIGH/CRITICAL predictions to human review."
+        )
+    elif reason == "neither":
+        sentences.append(
+            f"Trust no auto-ticket: at {level} % {' and '.join(held(method) for method in measured)}, below the "
+            f"{level} % target{compare}; send HIGH/CRITICAL predictions to human review."
+        )
+    else:
+        entry = methods[chosen]["coverage"][str(level)]
+        fraud = entry["fraud"]
+        why = (
+            f"at {level} % they held {percent(fraud['rate'])} of confirmed frauds ({fraud['covered']:,} of "
+            f"{fraud['n']:,}; target {level} %, 95 % Wilson interval {percent(fraud['low'])} to "
+            f"{percent(fraud['high'])}) and {percent(entry['legitimate']['rate'])} of legitimate cases"
+        )
+        others = [method for method in measured if method != chosen]
+        if reason == "both":
+            contrast = f"; {held(others[0])}, on target too"
+        elif others:
+            contrast = f", where {held(others[0])}"
+        else:
+            contrast = compare
+        sentences.append(f"Trust {METHOD_PHRASES[chosen]}: {why}{contrast}.")
+        tickets = methods[chosen]["automation"]
+        rule = "a {1} label set" if chosen == MONDRIAN_METHOD else f"an interval narrower than {figures['narrow_threshold']:g}"
+        if tickets["high_risk"]:
+            legitimate = (
+                f", {tickets['legitimate_auto_tickets']:,} of them legitimate "
+                f"({percent(tickets['auto_ticket_legitimate_share'])}: covering the frauds does not make a ticket "
+                "precise)"
+                if tickets["auto_tickets"]
+                else ""
+            )
+            sentences.append(
+                f"With {rule} on a HIGH/CRITICAL score they would have auto-ticketed "
+                f"{plural(tickets['auto_tickets'], 'prediction')}{legitimate}, and sent "
+                f"{tickets['human_reviews']:,} to human review."
+            )
+        if chosen != default:
+            sentences.append(
+                f"The online service acts on the default method, {METHOD_TITLES[default]}: set the calibration "
+                f"Param default_method to {chosen}."
+            )
+    too_few = methods[MONDRIAN_METHOD].get("too_few_frauds", {}).get(str(level))
+    if too_few:
+        sentences.append(
+            f"Caution: {plural(too_few, 'prediction')} {'was' if too_few == 1 else 'were'} judged with Mondrian sets "
+            f"whose window had fewer than {minimum_class_size(level)} confirmed frauds (1/\u03b1 \u2212 1 at {level} %): "
+            "fraud was in each of their label sets, so their fraud coverage says nothing."
+        )
+    venn_abers = methods[VENN_ABERS_METHOD]
+    if venn_abers["n"]:
+        better = "better" if venn_abers["ece_p"] < venn_abers["ece_raw"] else "not better"
+        sentences.append(
+            f"Venn-Abers' probability had ECE {venn_abers['ece_p']:.4f} against {venn_abers['ece_raw']:.4f} for the "
+            f"raw score on the same {venn_abers['n']:,} predictions, every version together ({better} calibrated; "
+            "each version's below). Its interval [p0, p1] is "
+            "narrow where much calibration data lies near a score and wide where little does: it measures data "
+            "density, not error, so it decides no auto-tickets."
+        )
+    return sentences
 
 
 def subject_line(figures: dict[str, Any], model_type: str, versions: list[str], first: date, last: date) -> str:
@@ -307,8 +542,26 @@ GLOSSARY = (
     ),
     (
         "auto-ticket",
-        "auto-ticket: a HIGH/CRITICAL prediction whose interval is narrower than {narrow_threshold:g}, which "
-        "opens a ticket without a human look; a wider one goes to human review",
+        "auto-ticket: a HIGH/CRITICAL prediction whose interval is narrower than {narrow_threshold:g} (residual), "
+        "or whose Mondrian label set is {{1}}, which opens a ticket without a human look; any other goes to human "
+        "review",
+    ),
+    (
+        "Mondrian",
+        "Mondrian label sets: the confirmed frauds and the legitimate cases each get their own quantile, computed "
+        "from that class alone, so each class is covered at the target on its own; a label set {{1}} says only "
+        "fraud is plausible, {{0,1}} decides nothing. A window needs at least 1/\u03b1 \u2212 1 frauds "
+        "({frauds_needed} at {level} %) before fraud can ever be left out",
+    ),
+    (
+        "Venn-Abers",
+        "Venn-Abers: a calibrated fraud probability p with an interval [p0, p1]; the interval's width shows how "
+        "much calibration data lies near the score, not how wrong the score may be, so it decides no tickets",
+    ),
+    (
+        "label set",
+        "label set: the outcomes a method allows for a prediction: {{0}} legitimate only, {{1}} fraud only, "
+        "{{0,1}} either (no decision), empty neither",
     ),
 )
 
@@ -319,12 +572,18 @@ def glossary(texts: list[str], *, level: int, narrow_threshold: float, measured:
     With ``measured`` versions the words every version's tables use (intervals, Wilson interval,
     calibration set) are explained whether or not a finding names them.
     """
-    always = {"% intervals", "Wilson interval", "calibration"} if measured else set()
-    return [
-        explanation.format(level=level, narrow_threshold=narrow_threshold)
-        for word, explanation in GLOSSARY
-        if word in always or any(word in text for text in texts)
-    ]
+    from fraudcal.mondrian import minimum_class_size
+
+    values = {"level": level, "narrow_threshold": narrow_threshold, "frauds_needed": minimum_class_size(level)}
+    explanations = {word: explanation.format(**values) for word, explanation in GLOSSARY}
+    chosen = {"% intervals", "Wilson interval", "calibration"} if measured else set()
+    chosen |= {word for word in explanations if any(word in text for text in texts)}
+    while True:  # an explanation that uses another listed word brings that word's explanation along
+        used = {word for word in explanations if any(word in explanations[other] for other in chosen)} - chosen
+        if not used:
+            break
+        chosen |= used
+    return [explanation for word, explanation in explanations.items() if word in chosen]
 
 
 def render_charts(figures: dict[str, Any]) -> dict[str, bytes]:
@@ -415,25 +674,85 @@ def render_html(figures: dict[str, Any], context: dict[str, Any]) -> str:
         if version.get("n"):
             version["automation_sentences"] = automation_sentences(version["automation"], version["narrow_threshold"])
             version["replay_rows"] = replay_rows(version["threshold_replay"], version["narrow_threshold"])
+        if version.get("comparison"):
+            version["method_rows"] = method_rows(version["comparison"], figures.get("default_method"))
+            version["decision_rows"] = decision_rows(version["comparison"], figures.get("default_method"))
     line = headline(figures)
+    trust = trust_sentences(figures)
+    other_findings = figures.get("other_findings", [])
     return render_template(
         "coverage_report.html.j2",
         **context,
         status=figures["status"],
         headline=line,
+        question=trust_question(figures),
+        trust=trust,
         findings=figures["findings"],
+        other_findings=other_findings,
         glossary=glossary(
-            [line, *figures["findings"]],
+            [line, *trust, *figures["findings"], *other_findings],
             level=figures["level"],
             narrow_threshold=figures["narrow_threshold"],
             measured=any(version.get("n") for version in versions),
         ),
         versions=versions,
+        default_method_title=METHOD_TITLES[figures.get("default_method", RESIDUAL_METHOD)],
+        default_method=figures.get("default_method", RESIDUAL_METHOD),
     )
 
 
+def method_rows(comparison: dict[str, Any], default_method: str | None) -> list[dict[str, Any]]:
+    """The side-by-side coverage table of one version: per label-set method and level, the three groups."""
+    from fraudcal.comparison import LABEL_SET_METHODS
+
+    rows = []
+    for method in LABEL_SET_METHODS:
+        entry = comparison["methods"][method]
+        common = {"method": method, "title": METHOD_TITLES[method], "default": method == default_method}
+        if not entry["n"]:  # one row says it, instead of a row of dashes per level
+            rows.append({**common, "first": True, "status": entry["status"], "no_set": True})
+            continue
+        for index, (level, groups) in enumerate(entry["coverage"].items()):
+            rows.append(
+                {
+                    **common,
+                    "first": index == 0,
+                    "status": entry["status"],
+                    "no_set": False,
+                    "level": level,
+                    "too_few_frauds": level in entry.get("too_few_frauds", {}),
+                    **{group: groups[group] for group in ("fraud", "legitimate", "overall")},
+                }
+            )
+    return rows
+
+
+def decision_rows(comparison: dict[str, Any], default_method: str | None) -> list[dict[str, Any]]:
+    """Per method at the report's level: label-set mix, auto-tickets, legitimate ones, human reviews."""
+    rows = []
+    for method in METHODS:
+        entry = comparison["methods"][method]
+        rows.append(
+            {
+                "method": method,
+                "title": METHOD_TITLES[method],
+                "default": method == default_method,
+                "status": entry["status"],
+                "n": entry["n"],
+                "label_sets": entry.get("label_sets"),
+                "automation": entry["automation"],
+            }
+        )
+    return rows
+
+
 def figures_csv(figures: dict[str, Any]) -> str:
-    """Every table of the report in one long-format CSV: table, model_version, row, column, value."""
+    """Every table of the report in one long-format CSV: table, model_version, row, column, value.
+
+    The methods side by side: ``method_coverage`` (row ``method/level/group``),
+    ``method_label_sets`` and ``method_automation`` (row = method), ``method_status`` and
+    ``venn_abers`` (Venn-Abers' reliability figures; its bins as ``venn_abers_reliability``).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["table", "model_version", "row", "column", "value"])
@@ -459,4 +778,32 @@ def figures_csv(figures: dict[str, Any]) -> str:
             writer.writerow(["automation", name, "", column, value])
         for column, value in version.get("label_sets", {}).items():
             writer.writerow(["label_sets", name, "", column, value])
+        _comparison_csv(writer, name, version.get("comparison"))
     return buffer.getvalue()
+
+
+def _comparison_csv(writer: Any, name: str, comparison: dict[str, Any] | None) -> None:
+    """The comparison's tables of one version in the long format."""
+    if not comparison:
+        return
+    for method, entry in comparison["methods"].items():
+        writer.writerow(["method_status", name, method, "status", entry["status"]])
+        writer.writerow(["method_status", name, method, "n", entry["n"]])
+        for level, groups in entry.get("coverage", {}).items():
+            for group, values in groups.items():
+                for column, value in values.items():
+                    writer.writerow(["method_coverage", name, f"{method}/{level}/{group}", column, value])
+        for column, value in (entry.get("label_sets") or {}).items():
+            writer.writerow(["method_label_sets", name, method, column, value])
+        for column, value in entry["automation"].items():
+            writer.writerow(["method_automation", name, method, column, value])
+        for level, flagged in entry.get("too_few_frauds", {}).items():
+            for column, value in flagged.items():
+                writer.writerow(["mondrian_too_few_frauds", name, level, column, value])
+        if method == VENN_ABERS_METHOD:
+            for column, value in entry.items():
+                if column not in ("reliability", "automation", "findings"):
+                    writer.writerow(["venn_abers", name, "", column, value])
+            for index, row in enumerate(entry["reliability"]):
+                for column, value in row.items():
+                    writer.writerow(["venn_abers_reliability", name, index, column, value])

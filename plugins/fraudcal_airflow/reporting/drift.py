@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fraudcal.defaults import DEFAULT_LEVEL
+from fraudcal.defaults import DEFAULT_LEVEL, DEFAULT_METHOD
 from fraudcal_airflow.db.model_health import stored_days
 from fraudcal_airflow.reporting.render import figure_png, new_figure, render_template
 
@@ -37,11 +37,20 @@ THRESHOLD_NAMES = {
 }
 
 
-def table_metrics(level: int) -> list[str]:
+def table_metrics(level: int, method: str = DEFAULT_METHOD) -> list[str]:
     """Daily figures shown in the mail's table, in this order, at coverage ``level``.
 
-    The health table stores the mean width at :data:`~fraudcal.defaults.DEFAULT_LEVEL` only.
+    The coverage of confirmed frauds and of legitimate cases of ``method`` (the default method,
+    what the coverage rule judges) comes after the residual intervals' figures. The health
+    table stores the mean width at :data:`~fraudcal.defaults.DEFAULT_LEVEL` only.
     """
+    from fraudcal.drift import CLASS_COVERAGE_METHODS, class_coverage_metric
+
+    judged = (
+        [class_coverage_metric(method, group, level) for group in ("fraud", "legitimate")]
+        if method in CLASS_COVERAGE_METHODS
+        else []
+    )
     return [
         "predictions",
         "labeled",
@@ -57,8 +66,37 @@ def table_metrics(level: int) -> list[str]:
         "ks",
         f"coverage_{level}",
         f"coverage_fraud_{level}",
+        *judged,
         f"mean_width_{DEFAULT_LEVEL}",
     ]
+
+
+#: The method names of the per-class coverage metrics, as the mail writes them.
+METHOD_TITLES = {"residual": "Residual", "mondrian": "Mondrian"}
+
+
+def class_coverage_parts(metric: str) -> tuple[str, str, str] | None:
+    """``(method, group, level)`` of a per-class coverage metric (``mondrian_coverage_fraud_90``), else None."""
+    from fraudcal.drift import CLASS_COVERAGE_METHODS, COVERAGE_CLASSES
+
+    for method in CLASS_COVERAGE_METHODS:
+        for group in COVERAGE_CLASSES:
+            prefix = f"{method}_coverage_{group}_"
+            if metric.startswith(prefix) and metric.removeprefix(prefix).isdigit():
+                return method, group, metric.removeprefix(prefix)
+    return None
+
+
+def row_value(row: dict[str, Any], metric: str) -> float:
+    """A stored day's value of ``metric`` (NaN when absent): a column, or a per-class coverage
+    computed from the row's ``class_coverage`` counts (migration 0005)."""
+    parts = class_coverage_parts(metric)
+    if parts is not None:
+        method, group, level = parts
+        entry = (row.get("class_coverage") or {}).get(method, {}).get(level, {}).get(group)
+        return entry["covered"] / entry["n"] if entry and entry["n"] else math.nan
+    value = row.get(SERIES_COLUMN.get(metric, metric))
+    return math.nan if value is None else float(value)
 
 
 def metric_label(name: str) -> str:
@@ -79,6 +117,12 @@ def metric_label(name: str) -> str:
     }
     if name in labels:
         return labels[name]
+    parts = class_coverage_parts(name)
+    if parts is not None:
+        method, group, level = parts
+        cases = "confirmed frauds" if group == "fraud" else "legitimate cases"
+        sets = "intervals" if method == "residual" else "label sets"
+        return f"{METHOD_TITLES[method]} {level} % {sets}: coverage of the {cases} (the coverage rule judges it)"
     for prefix, words in (
         ("coverage_fraud_", "coverage of the {} % intervals, confirmed frauds only"),
         ("coverage_", "coverage of the {} % intervals (all labeled outcomes)"),
@@ -94,7 +138,7 @@ def metric_range(metric: str) -> tuple[float | None, float | None]:
     if metric == "psi":
         return 0.0, None
     bounded = {"fraud_rate", "pr_auc", "pr_auc_7d", "roc_auc", "brier", "ece", "mean_probability", "ks"}
-    if metric in bounded or metric.startswith(("coverage_", "mean_width_")):
+    if metric in bounded or metric.startswith(("coverage_", "mean_width_")) or class_coverage_parts(metric):
         return 0.0, 1.0
     return None, None
 
@@ -147,13 +191,11 @@ def reference_band(
     from fraudcal.drift import enough_labels
 
     first, end = reference_days_of(metric, day, reference_days)
-    column = SERIES_COLUMN.get(metric, metric)
     kept = [
-        (row["day"], float(row[column]))
+        (row["day"], row_value(row, metric))
         for row in rows
         if first <= row["day"] < end
-        and row.get(column) is not None
-        and math.isfinite(row[column])
+        and math.isfinite(row_value(row, metric))
         and (metric != "fraud_rate" or enough_labels(row["labeled"], row["frauds"]))
     ]
     if len(kept) < MIN_BAND_DAYS:
@@ -181,8 +223,7 @@ def alert_chart_data(
     """What one alert chart draws: the daily series, the judged value, the band and the threshold."""
     day = date.fromisoformat(result["day"])
     metric = alert["metric"]
-    column = SERIES_COLUMN.get(metric, metric)
-    series = [(row["day"], math.nan if row.get(column) is None else float(row[column])) for row in rows]
+    series = [(row["day"], row_value(row, metric)) for row in rows]
     if metric == "pr_auc_7d":
         series_name = "daily PR-AUC"
         judged_name = "PR-AUC of the trailing 7 days (judged)"
@@ -279,8 +320,10 @@ def render_html(
     charts: dict[str, bytes],
     run_url: str,
     level: int = DEFAULT_LEVEL,
+    method: str = DEFAULT_METHOD,
 ) -> str:
-    """The alert or digest e-mail (static HTML, cid: charts); the table at coverage ``level``."""
+    """The alert or digest e-mail (static HTML, cid: charts); the table at coverage ``level``, with
+    the per-class coverage of ``method`` (the default method, what the coverage rule judges)."""
     return render_template(
         "drift_report.html.j2",
         subject=subject,
@@ -289,5 +332,5 @@ def render_html(
         results=results,
         charts=sorted(charts),
         run_url=run_url,
-        metrics=[(name, metric_label(name)) for name in table_metrics(level)],
+        metrics=[(name, metric_label(name)) for name in table_metrics(level, method)],
     )

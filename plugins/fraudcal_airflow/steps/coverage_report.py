@@ -1,8 +1,11 @@
 """The steps of ``report_coverage``: build and archive the report, then e-mail it.
 
-The figures are the core's (:func:`fraudcal.coverage.version_figures`) over one binary COPY
-per version; presentation is :mod:`fraudcal_airflow.reporting.coverage`; archiving and mail
-are shared with the drift report.
+The figures are the core's (:func:`fraudcal.coverage.version_figures` for the residual
+intervals, :func:`fraudcal.comparison.compare_methods` for the methods side by side) over one
+binary COPY per version, which carries the residual and the Mondrian sets in force, plus one
+small query per version for the Venn-Abers sets in force in the period. The status follows the
+Param ``default_method``. Presentation is :mod:`fraudcal_airflow.reporting.coverage`;
+archiving and mail are shared with the drift report.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fraudcal.defaults import DEFAULT_REPORT_DAYS, RESIDUAL_METHOD, SUPPORTED_LEVELS
+from fraudcal.defaults import DEFAULT_REPORT_DAYS, METHODS, RESIDUAL_METHOD, SUPPORTED_LEVELS, VENN_ABERS_METHOD
 from fraudcal_airflow.dates import parse_day
 from fraudcal_airflow.errors import ReportInputError
 from fraudcal_airflow.runtime import RunInfo
@@ -93,7 +96,7 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
     from fraudcal_airflow.connections import fraud_db_connection, fraud_db_copy_connection
     from fraudcal_airflow.dates import utc_day_range
     from fraudcal_airflow.db import prediction_log
-    from fraudcal_airflow.db.calibration_sets import newest_set_ages
+    from fraudcal_airflow.db.calibration_sets import newest_set_ages, sets_in_force_during
     from fraudcal_airflow.db.migrations import apply_migrations
     from fraudcal_airflow.reporting import coverage as report
     from fraudcal_airflow.reporting.archive import archive_report
@@ -119,12 +122,20 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
                 )
                 for version in versions
             }
+            venn_abers = {
+                version: sets_in_force_during(conn, model_type, version, VENN_ABERS_METHOD, time_from, time_to)
+                for version in versions
+            }
+            ages = {method: newest_set_ages(conn, model_type, versions, method, now) for method in METHODS}
             figures = report.build_figures(
                 rows,
-                ages=newest_set_ages(conn, model_type, versions, RESIDUAL_METHOD, now),
+                ages=ages[RESIDUAL_METHOD],
                 level=params["coverage_level"],
                 narrow_threshold=params["narrow_threshold"],
                 stale_after_hours=params["stale_after_hours"],
+                default_method=params["default_method"],
+                method_ages=ages,
+                venn_abers_by_version=venn_abers,
             )
             subject = report.subject_line(figures, model_type, versions, first, last)
             charts = report.render_charts(figures)

@@ -1,9 +1,11 @@
 """The steps of ``report_drift``: measure and judge each version's day, notify, request retraining.
 
 For each model version and day: the day's scores and the reference window's scores (PSI, KS),
-the day's labeled outcomes with the quantiles of the set in force (coverage, PR-AUC, ...), one
-row in ``fraudcal.model_health_daily``; then the alert rules of :mod:`fraudcal.drift` against
-the reference days' stored rows.
+the day's labeled outcomes with the residual and Mondrian sets in force (coverage per method
+and class, PR-AUC, ...), one row in ``fraudcal.model_health_daily``; then the alert rules of
+:mod:`fraudcal.drift` against the reference days' stored rows. The coverage rule judges the
+Param ``default_method``'s coverage of confirmed frauds and of legitimate cases, each on the
+day and the two calendar days before it (a day not stored counts as not measured).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fraudcal.defaults import SUPPORTED_LEVELS
+from fraudcal.defaults import DEFAULT_METHOD, SUPPORTED_LEVELS
 from fraudcal_airflow.dates import midnight
 from fraudcal_airflow.db import prediction_log
 from fraudcal_airflow.errors import ReportInputError
@@ -65,6 +67,7 @@ class DriftRequest:
                 psi_alert=params["psi_alert"],
                 band_sigmas=params["band_sigmas"],
                 coverage_level=params["coverage_level"],
+                coverage_method=params.get("default_method", DEFAULT_METHOD),
             ),
             recipients=tuple(params["recipients"]),
             send_digest=bool(params["send_digest"]),
@@ -96,6 +99,7 @@ def compute_day(
         labeled["probability"],
         labeled["label"],
         {level: labeled[prediction_log.quantile_column(level)] for level in SUPPORTED_LEVELS},
+        mondrian_quantiles=prediction_log.mondrian_in_force(labeled, SUPPORTED_LEVELS)[0],
     )
 
 
@@ -136,7 +140,7 @@ def monitor_day(
     """Compute, judge and store one version's day; return metrics, alerts, warnings, notes."""
     from psycopg.types.json import Jsonb
 
-    from fraudcal.drift import evaluate_day
+    from fraudcal.drift import COVERAGE_CLASSES, class_coverage_days, evaluate_day
     from fraudcal_airflow.db.model_health import stored_days, upsert_day
     from fraudcal_airflow.reporting.render import json_ready
 
@@ -147,13 +151,17 @@ def monitor_day(
     history = [
         _nan_from_none(row) for row in stored_days(conn, model_type, version, day - timedelta(days=reference_days), day)
     ]
-    level = thresholds.coverage_level
-    recent = [(row[f"covered_{level}"] or 0, row["with_set"]) for row in history[-2:]]
-    recent.append((metrics[f"covered_{level}"], metrics["with_set"]))
+    # The coverage rule's days: the two calendar days before this one, as stored (None: not stored), and this one.
+    stored = {row["day"]: row for row in history}
+    days = [stored.get(day - timedelta(days=back)) for back in (2, 1)] + [metrics]
+    level, method = thresholds.coverage_level, thresholds.coverage_method
+    recent = {group: class_coverage_days(days, method, level, group) for group in COVERAGE_CLASSES}
     verdict = evaluate_day(metrics, history, baseline, thresholds, recent)
     metrics["pr_auc_baseline"] = baseline
+    metrics["coverage_method"] = method
     values = json_ready({**metrics, "model_type": model_type, "model_version": version, "day": day, "run_id": run_id})
     values["day"] = day
+    values["class_coverage"] = Jsonb(values["class_coverage"])
     values["alerts"] = Jsonb(json_ready(verdict["alerts"]))
     values["notes"] = Jsonb(
         verdict["notes"] + [f"warning: {w['rule']} {w['value']:.3f} > {w['threshold']}" for w in verdict["warnings"]]
@@ -221,7 +229,14 @@ def notify(request: DriftRequest, results: list[dict[str, Any]], run_url: str) -
         subject = f"[OK] {request.model_type} model health on {day}: no alert"
         charts = {}
     html = report.render_html(
-        subject, request.model_type, day, results, charts, run_url, request.thresholds.coverage_level
+        subject,
+        request.model_type,
+        day,
+        results,
+        charts,
+        run_url,
+        request.thresholds.coverage_level,
+        request.thresholds.coverage_method,
     )
     message = build_message(
         subject=subject, sender=None, recipients=list(request.recipients), html=html, charts=charts, csv_text=None
