@@ -79,6 +79,38 @@ def class_coverage(snapshot: Path, quantile: float) -> tuple[float, float, float
     return float(covered.mean()), float(covered[~fraud].mean()), float(covered[fraud].mean())
 
 
+def print_methods_side_by_side(db_url: str, report_id: int) -> None:
+    """The report's comparison of the methods, each judged with its own set in force."""
+    import psycopg
+
+    from fraudcal_airflow.db.sql import load_sql
+
+    with psycopg.connect(db_url) as conn:
+        figures = conn.execute(load_sql("report/figures_by_id"), {"id": report_id}).fetchone()[0]
+    level, methods = str(figures["level"]), figures.get("methods") or {}
+    print(f"\n      the methods side by side on the report's labeled outcomes ({level} %, each with its own set in force):")
+    header = f"      {'method':<11} {'frauds covered':>15} {'legitimate covered':>19} {'auto-tickets':>13} {'legitimate':>11} {'reviews':>8}"
+    print(header)
+    for method in ("residual", "mondrian"):
+        figures_of = methods.get(method) or {}
+        if not figures_of.get("n"):
+            continue
+        coverage, tickets = figures_of["coverage"][level], figures_of["automation"]
+        fraud, legitimate = coverage["fraud"], coverage["legitimate"]
+        print(
+            f"      {method:<11} {fraud['rate']:>9.1%} ({fraud['covered']:>4}) {legitimate['rate']:>18.1%} "
+            f"{tickets['auto_tickets']:>13,} {tickets['legitimate_auto_tickets']:>11,} {tickets['human_reviews']:>8,}"
+        )
+    venn_abers = methods.get("venn_abers") or {}
+    if venn_abers.get("n"):
+        print(
+            f"      {'venn_abers':<11} probability ECE {venn_abers['ece_raw']:.4f} (raw score) -> {venn_abers['ece_p']:.4f}; "
+            f"mean width of [p0, p1] {venn_abers['mean_width']:.4f}; no auto-tickets (width is data density, not error)"
+        )
+    recommendation = figures.get("recommendation") or {}
+    print(f"      the report recommends: {recommendation.get('method') or 'no method'} ({recommendation.get('reason')})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000, help="synthetic predictions to generate")
@@ -197,6 +229,8 @@ def main() -> int:
     print(f"      subject:   {archived.get('subject')}")
     print(f"      report:    {Path(archived.get('folder', '.')) / 'report.html'}")
     print(f"      delivered: {len(delivered)} new message(s) in the local mail sink {maildir}")
+    if archived.get("report_id"):
+        print_methods_side_by_side(os.environ["FRAUD_DB_URL"], archived["report_id"])
 
     started = time.perf_counter()
     drift_days = drifting_model_history(os.environ["FRAUD_DB_URL"], today, args.events)
