@@ -14,16 +14,19 @@ Two steps, as with any Airflow backfill:
    (each run records its `as_of` set; none replaces the newer live set in Redis);
 2. trigger this DAG with the same date range.
 
-**plan** cuts the rows to fill into id ranges of `chunk_size` rows → **apply_chunk** (mapped,
-two at a time) fills each range in one short transaction → **verify** counts the rows left
-unfilled and why, recomputes a random sample in Python (it must equal what is stored), and
-emits the `fraudcal_prediction_intervals` Asset event.
+**plan** cuts the rows to fill into id ranges of `chunk_size` ids → **apply_chunk** (mapped,
+two at a time; never more mapped tasks than a fixed bound well under Airflow's limit, each
+then applying a run of consecutive chunks) fills each chunk in short transactions →
+**verify** counts the rows left unfilled and why, recomputes a random sample in Python (it
+must equal what is stored), and emits the `fraudcal_prediction_intervals` Asset event.
 
 Safe to kill at any moment and re-trigger: with `overwrite` off only rows still NULL are
 filled, so a re-run continues where the last one stopped and ends with the values an
 uninterrupted run gives. Re-running a finished backfill writes nothing. `dry_run` plans and
-counts without writing. Concurrent inserts and label updates are never lost or overwritten:
-only the four interval columns are written, and a chunk yields to any row lock after 200 ms.
+counts without writing. Concurrent inserts and label updates are never lost or overwritten,
+and never wait on a deadlock: only the four interval columns are written, and a chunk skips
+(never waits for) rows a writer holds, retries them in a few short passes, and leaves any
+still held to the next run; `verify` counts them.
 """
 
 from __future__ import annotations
@@ -65,29 +68,29 @@ def backfill_prediction_intervals():
     @task(task_display_name="Chunks to apply")
     def chunks(planned: dict[str, Any]) -> list[dict[str, int]]:
         """The plan's id ranges, one per mapped apply_chunk (Airflow maps over a task's whole return value)."""
-        return planned["chunks"]
+        return planned["batches"]
 
-    @task(task_display_name="Apply chunk", max_active_tis_per_dagrun=PARALLEL_CHUNKS)
-    def apply_chunk(planned: dict[str, Any], chunk: dict[str, int]) -> int:
-        """Fill one id range in one transaction; return the rows written."""
+    @task(task_display_name="Apply chunks", max_active_tis_per_dagrun=PARALLEL_CHUNKS)
+    def apply_chunk(planned: dict[str, Any], batch: dict[str, int]) -> dict[str, int]:
+        """Fill the chunks of one id range, each in short transactions; return rows written and left."""
         from fraudcal_airflow.steps import backfill
 
-        return backfill.apply_chunk(planned["request"], chunk)
+        return backfill.apply_batch(planned["request"], batch).as_dict()
 
     @task(task_display_name="Verify", outlets=[PREDICTION_INTERVALS], trigger_rule="none_failed")
-    def verify(planned: dict[str, Any], written: list[int]) -> dict[str, Any]:
+    def verify(planned: dict[str, Any], applied: list[dict[str, int]]) -> dict[str, Any]:
         """Count rows left unfilled by reason; recompute a random sample in Python."""
         from fraudcal_airflow.runtime import set_asset_extra
         from fraudcal_airflow.steps import backfill
 
-        result = backfill.verify(planned, written)
+        result = backfill.verify(planned, applied)
         if not result.dry_run:
             set_asset_extra(PREDICTION_INTERVALS, result.asset_extra)
         return result.as_dict()
 
     planned = plan()
-    written = apply_chunk.partial(planned=planned).expand(chunk=chunks(planned))
-    verify(planned, written)
+    applied = apply_chunk.partial(planned=planned).expand(batch=chunks(planned))
+    verify(planned, applied)
 
 
 backfill_prediction_intervals_dag = backfill_prediction_intervals()

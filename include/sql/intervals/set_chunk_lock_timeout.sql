@@ -1,4 +1,5 @@
--- A chunk waits at most this long for a row lock held by a concurrent writer, then gives up
--- (and is retried). Below deadlock_timeout (1 s by default), so the backfill is always the one
--- that yields: a writer never sees a deadlock error because of it.
+-- A chunk's pass never waits for a row lock (it skips rows other transactions hold). The only
+-- locks it can wait for are the tables' own, taken when its statement starts, before it holds
+-- any row: a DDL statement holding one makes the pass give up after this long (and retry),
+-- so the backfill yields to it as well.
 SET LOCAL lock_timeout = '200ms'

@@ -6,12 +6,16 @@ predictions in a date range, each from the calibration set *in force when it was
 newest set with ``as_of <= predicted_at`` for its model version (DESIGN.md section 4).
 
 - **Plan**: the id span of the rows to fill is cut into ranges of ``chunk_size`` ids, so a chunk
-  never touches more than ``chunk_size`` rows. Ranges are fixed at planning time, so rows
-  inserted meanwhile (larger ids) are neither touched nor lost.
-- **Apply**: one set-based ``UPDATE`` per chunk, one short transaction, touching only the four
-  interval columns and only where a value changes. A chunk waits at most 200 ms for a row
-  locked by a concurrent writer, then rolls back and tries again: the backfill always yields,
-  so it cannot deadlock a writer, and never holds its own locks for longer than one chunk.
+  never touches more than ``chunk_size`` rows. The span is fixed at planning time, so rows
+  inserted meanwhile (larger ids) are neither touched nor lost: the next run fills them.
+- **Apply**: one set-based statement per pass over a chunk, one short transaction, touching
+  only the four interval columns and only where a value changes. It locks the rows to write
+  in id order with ``FOR NO KEY UPDATE SKIP LOCKED``: a row a concurrent writer holds is
+  skipped, never waited for, and retried by a later pass (:data:`LOCK_PASSES` in all, with a
+  short backoff); what is still held after the last pass is left for the next run and
+  counted. Once it holds a row lock the statement waits for nothing, so it can never be part
+  of a deadlock, and every pass writes every row that nobody else holds at that moment, so the
+  backfill always progresses and finishes in bounded time however busy the table is.
 - **Resume**: without ``overwrite``, a chunk only fills rows still NULL, so after a kill a
   re-run continues where the previous one stopped; the values are a deterministic function of
   the stored sets, so the final table is the same as an uninterrupted run's.
@@ -38,7 +42,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK_RETRY_ATTEMPTS = 6
+#: Passes a chunk makes over the rows it had to skip because a concurrent writer held them
+#: (the first pass included); what is still held after the last one is left for the next run.
+LOCK_PASSES = 6
+#: Pause before the second pass, doubled before each further one (x a random 0.5-1 jitter).
+PASS_BACKOFF_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -95,52 +103,109 @@ class Chunk:
     id_to: int
 
 
+def cut_chunks(span: Chunk, chunk_size: int) -> list[Chunk]:
+    """``span`` cut into consecutive ranges of ``chunk_size`` ids (the last one shorter)."""
+    return [Chunk(start, min(start + chunk_size, span.id_to)) for start in range(span.id_from, span.id_to, chunk_size)]
+
+
+def plan_span(conn: psycopg.Connection, request: BackfillRequest) -> tuple[Chunk | None, int]:
+    """The id span of the rows to fill (``None`` when there are none), and how many rows it holds.
+
+    One aggregate over the rows to fill. Rows inserted later get larger ids: outside the span.
+    """
+    with conn.cursor() as cur:
+        total, first_id, last_id = cur.execute(
+            log_statement("intervals/rows_to_fill", request.source), request.params()
+        ).fetchone()
+    conn.commit()
+    if not total:
+        return None, 0
+    return Chunk(first_id, last_id + 1), int(total)
+
+
 def plan_chunks(conn: psycopg.Connection, request: BackfillRequest) -> tuple[list[Chunk], int]:
     """Return the id-range chunks of the rows to fill, and how many rows they hold.
 
-    One aggregate over the rows to fill; chunks of ``chunk_size`` consecutive ids between the
-    smallest and largest of them (fewer rows where other versions or filled rows interleave).
+    Chunks of ``chunk_size`` consecutive ids between the smallest and largest of them (fewer
+    rows where other versions or filled rows interleave).
     """
-    with conn.cursor() as cur:
-        total, first_id, last_id = cur.execute(log_statement("intervals/rows_to_fill", request.source), request.params()).fetchone()
-    conn.commit()
-    if not total:
-        return [], 0
-    return [
-        Chunk(start, min(start + request.chunk_size, last_id + 1))
-        for start in range(first_id, last_id + 1, request.chunk_size)
-    ], int(total)
+    span, rows = plan_span(conn, request)
+    return ([] if span is None else cut_chunks(span, request.chunk_size)), rows
 
 
-def apply_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk) -> int:
-    """Fill one chunk in one transaction; return the rows written.
+@dataclass(frozen=True)
+class ChunkResult:
+    """What the passes over one chunk did: rows written, rows left because a writer held them."""
 
-    A lock held by a concurrent writer makes the chunk give up after 200 ms and try again
-    (up to :data:`LOCK_RETRY_ATTEMPTS` times, with jittered backoff); after that the error
-    propagates and Airflow's retries take over.
+    written: int
+    left: int
+    passes: int
+
+
+def fill_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk) -> ChunkResult:
+    """Fill one chunk: one transaction per pass, never waiting for a row a writer holds.
+
+    Each pass writes every row of the chunk that still needs it and that no other transaction
+    holds; if it had to skip some, another pass follows after a short jittered backoff (it
+    finds only what is still to write), up to :data:`LOCK_PASSES` passes. A pass that cannot
+    get the table itself within ``lock_timeout`` (a DDL statement holds it) counts as a pass
+    that wrote nothing; if the last pass cannot either, the error propagates and Airflow's
+    retries take over.
     """
     import psycopg
 
     params = {**request.params(), "id_from": chunk.id_from, "id_to": chunk.id_to}
-    for attempt in range(1, LOCK_RETRY_ATTEMPTS + 1):
+    written = left = 0
+    for number in range(1, LOCK_PASSES + 1):
         try:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(load_sql("intervals/set_chunk_lock_timeout"))
-                cur.execute(log_statement("intervals/apply_chunk", request.source), params)
-                return cur.rowcount
+                to_write, wrote = cur.execute(log_statement("intervals/apply_chunk", request.source), params).fetchone()
         except psycopg.errors.LockNotAvailable:
-            if attempt == LOCK_RETRY_ATTEMPTS:
+            if number == LOCK_PASSES:
                 raise
-            pause = min(5.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0)
-            log.warning("chunk %s: a row is locked by a concurrent writer; retry %d in %.1fs", chunk, attempt, pause)
-            time.sleep(pause)
-    raise AssertionError("unreachable")
+            log.warning("chunk %s: the table is locked (DDL?); pass %d wrote nothing", chunk, number)
+        else:
+            written, left = written + wrote, to_write - wrote
+            if not left:
+                return ChunkResult(written, 0, number)
+            if number == LOCK_PASSES:
+                break
+            log.info("chunk %s: %d rows held by concurrent writers; pass %d will retry them", chunk, left, number + 1)
+        time.sleep(PASS_BACKOFF_SECONDS * 2 ** (number - 1) * random.uniform(0.5, 1.0))
+    log.warning(
+        "chunk %s: %d rows still held by concurrent writers after %d passes: left for the next run",
+        chunk,
+        left,
+        LOCK_PASSES,
+    )
+    return ChunkResult(written, left, LOCK_PASSES)
 
 
-def unfilled_by_reason(conn: psycopg.Connection, request: BackfillRequest) -> dict[str, int]:
-    """Rows of the range still without an interval, by reason."""
+def apply_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk) -> int:
+    """Fill one chunk (:func:`fill_chunk`); return the rows written."""
+    return fill_chunk(conn, request, chunk).written
+
+
+def unfilled_by_reason(
+    conn: psycopg.Connection, request: BackfillRequest, planned: Chunk | None = None, *, dry_run: bool = False
+) -> dict[str, int]:
+    """Rows of the range still without an interval, by reason.
+
+    ``planned`` is the id span the run planned (an empty span when it found nothing to fill):
+    rows outside it were inserted after planning. Without it (the daily repair) that reason
+    is not told apart.
+    """
+    span = (
+        {"span_from": None, "span_to": None}
+        if planned is None
+        else {"span_from": planned.id_from, "span_to": planned.id_to}
+    )
     with conn.cursor() as cur:
-        rows = cur.execute(log_statement("intervals/unfilled_rows_by_reason", request.source), request.params()).fetchall()
+        rows = cur.execute(
+            log_statement("intervals/unfilled_rows_by_reason", request.source),
+            {**request.params(), **span, "dry_run": dry_run},
+        ).fetchall()
     conn.commit()
     return {reason: int(count) for reason, count in rows}
 

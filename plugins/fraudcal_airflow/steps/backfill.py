@@ -1,8 +1,13 @@
-"""The steps of ``backfill_prediction_intervals``: plan chunks, apply each, verify.
+"""The steps of ``backfill_prediction_intervals``: plan chunks, apply them, verify.
 
 The SQL side (the as-of UPDATE, the counts, the sample) is :mod:`fraudcal_airflow.db.intervals`;
 these steps turn the Params into a :class:`~fraudcal_airflow.db.intervals.BackfillRequest` and
 report what happened.
+
+Airflow maps at most ``[core] max_map_length`` task instances (1,024 by default) over one
+return value, so the plan never asks for more than :data:`MAX_MAPPED_TASKS`: above that many
+chunks, each mapped ``apply_chunk`` applies a run of consecutive chunks, each chunk still its
+own short transactions.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fraudcal_airflow.dates import parse_date_range
-from fraudcal_airflow.db.intervals import BackfillRequest, Chunk
+from fraudcal_airflow.db.intervals import BackfillRequest, Chunk, cut_chunks
 from fraudcal_airflow.errors import BackfillInputError, VerificationError
+
+#: Most mapped ``apply_chunk`` task instances one run creates: a quarter of Airflow's default
+#: ``[core] max_map_length`` (1,024), so that a deployment which lowered it still has room.
+MAX_MAPPED_TASKS = 256
 
 
 def request_from_params(params: Mapping[str, Any], versions: list[str]) -> BackfillRequest:
@@ -40,22 +49,46 @@ def request_from_params(params: Mapping[str, Any], versions: list[str]) -> Backf
     )
 
 
+def chunk_batches(span: Chunk | None, chunk_size: int, max_batches: int | None = None) -> tuple[Chunk, ...]:
+    """``span``'s chunks grouped into at most ``max_batches`` (default :data:`MAX_MAPPED_TASKS`)
+    id ranges of consecutive whole chunks, as even as chunk boundaries allow.
+
+    Cutting a batch with :func:`~fraudcal_airflow.db.intervals.cut_chunks` gives exactly the
+    chunks of ``span`` it holds: batch starts lie on the chunk grid of ``span``.
+    """
+    if span is None or span.id_to <= span.id_from:
+        return ()
+    limit = MAX_MAPPED_TASKS if max_batches is None else max_batches
+    chunks = -(-(span.id_to - span.id_from) // chunk_size)
+    per_batch = -(-chunks // limit)
+    step = per_batch * chunk_size
+    return tuple(Chunk(start, min(start + step, span.id_to)) for start in range(span.id_from, span.id_to, step))
+
+
 @dataclass(frozen=True)
 class BackfillPlan:
-    """The request, the rows it considers, and the chunks to apply (none in a dry run)."""
+    """The request, the rows it considers, their id span, and the id ranges the mapped tasks
+    apply (none in a dry run)."""
 
     request: BackfillRequest
     rows: int
-    chunks: tuple[Chunk, ...]
+    span: Chunk | None
+    batches: tuple[Chunk, ...]
     dry_run: bool
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "request": self.request.as_dict(),
             "rows": self.rows,
-            "chunks": [{"id_from": chunk.id_from, "id_to": chunk.id_to} for chunk in self.chunks],
+            # [0, 0) when nothing was to fill: every row verify finds unfilled came later
+            "span": {"id_from": 0, "id_to": 0} if self.span is None else _range(self.span),
+            "batches": [_range(batch) for batch in self.batches],
             "dry_run": self.dry_run,
         }
+
+
+def _range(chunk: Chunk) -> dict[str, int]:
+    return {"id_from": chunk.id_from, "id_to": chunk.id_to}
 
 
 def plan(params: Mapping[str, Any]) -> BackfillPlan:
@@ -70,24 +103,47 @@ def plan(params: Mapping[str, Any]) -> BackfillPlan:
             conn, params["source"], params["model_type"], params["model_versions"], BackfillInputError
         )
         request = request_from_params(params, versions)
-        chunks, rows = intervals.plan_chunks(conn, request)
+        span, rows = intervals.plan_span(conn, request)
     dry_run = bool(params["dry_run"])
+    batches = chunk_batches(span, request.chunk_size)
+    chunks = 0 if span is None else -(-(span.id_to - span.id_from) // request.chunk_size)
     print(
         f"{rows:,} rows of {versions} in [{request.time_from:%Y-%m-%d}, {request.time_to:%Y-%m-%d}) to consider, "
-        f"in {len(chunks)} chunks of up to {request.chunk_size:,}" + (" (dry run: nothing written)" if dry_run else "")
+        f"in {chunks:,} chunks of up to {request.chunk_size:,} ids, applied by {len(batches)} mapped tasks"
+        + (" (dry run: nothing written)" if dry_run else "")
     )
-    return BackfillPlan(request, rows, () if dry_run else tuple(chunks), dry_run)
+    return BackfillPlan(request, rows, span, () if dry_run else batches, dry_run)
 
 
-def apply_chunk(request: Mapping[str, Any], chunk: Mapping[str, int]) -> int:
-    """Fill one id range in one transaction; return the rows written."""
+@dataclass(frozen=True)
+class ChunksApplied:
+    """What one mapped task did: its chunks, rows written, rows left because writers held them."""
+
+    chunks: int
+    written: int
+    left_locked: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def apply_batch(request: Mapping[str, Any], batch: Mapping[str, int]) -> ChunksApplied:
+    """Fill the chunks of one id range in order, each in its own short transactions."""
     from fraudcal_airflow.connections import fraud_db_connection
     from fraudcal_airflow.db import intervals
 
+    backfill = BackfillRequest.from_dict(request)
+    chunks = cut_chunks(Chunk(**batch), backfill.chunk_size)
+    written = left = 0
     with fraud_db_connection() as conn:
-        written = intervals.apply_chunk(conn, BackfillRequest.from_dict(request), Chunk(**chunk))
-    print(f"ids [{chunk['id_from']}, {chunk['id_to']}): {written:,} rows written")
-    return written
+        for chunk in chunks:
+            result = intervals.fill_chunk(conn, backfill, chunk)
+            written, left = written + result.written, left + result.left
+            print(
+                f"ids [{chunk.id_from}, {chunk.id_to}): {result.written:,} rows written in {result.passes} pass(es)"
+                + (f", {result.left:,} held by concurrent writers: left for the next run" if result.left else "")
+            )
+    return ChunksApplied(len(chunks), written, left)
 
 
 @dataclass(frozen=True)
@@ -100,6 +156,8 @@ class Verification:
     rows_written: int
     unfilled: dict[str, int]
     sample: dict[str, Any]
+    #: rows the chunks skipped through every pass because concurrent writers held them
+    rows_left_locked: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -117,7 +175,7 @@ class Verification:
         }
 
 
-def verify(planned: Mapping[str, Any], written: list[int] | None) -> Verification:
+def verify(planned: Mapping[str, Any], applied: list[Mapping[str, int]] | None) -> Verification:
     """Count rows left unfilled by reason; recompute a random sample in Python.
 
     Raises
@@ -129,19 +187,27 @@ def verify(planned: Mapping[str, Any], written: list[int] | None) -> Verificatio
     from fraudcal_airflow.db import intervals
 
     request = BackfillRequest.from_dict(planned["request"])
+    dry_run = bool(planned["dry_run"])
     with fraud_db_connection() as conn:
-        unfilled = intervals.unfilled_by_reason(conn, request)
+        unfilled = intervals.unfilled_by_reason(conn, request, Chunk(**planned["span"]), dry_run=dry_run)
         sample = intervals.verify_sample(conn, request)
+    applied = list(applied or [])
     result = Verification(
         request=dict(planned["request"]),
-        dry_run=bool(planned["dry_run"]),
+        dry_run=dry_run,
         rows_considered=int(planned["rows"]),
-        rows_written=int(sum(written or [])),
+        rows_written=sum(int(batch["written"]) for batch in applied),
         unfilled=unfilled,
         sample=sample,
+        rows_left_locked=sum(int(batch["left_locked"]) for batch in applied),
     )
     for reason, count in unfilled.items():
         print(f"left unfilled: {count:,} rows: {reason}")
+    if result.rows_left_locked:
+        print(
+            f"{result.rows_left_locked:,} rows were held by concurrent writers through every pass of their chunk: "
+            "trigger the backfill again (overwrite off) to fill them"
+        )
     print(
         f"rows written {result.rows_written:,}; sample of {sample['sampled']} recomputed, "
         f"{sample['mismatch_count']} mismatches"
