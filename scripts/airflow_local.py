@@ -61,15 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--celery-workers must be 0 or more, got {args.celery_workers}")
     if args.events < 1:
         parser.error(f"--events must be positive, got {args.events}")
-    from fraudcal_dev.scratch import NotScratchError, require_scratch_services
+    from fraudcal_dev.scratch import scratch_refusal
 
-    if not (os.environ.get("FRAUD_DB_URL") and os.environ.get("REDIS_URL")):
-        print("FRAUD_DB_URL and REDIS_URL are not set: run `make airflow`", file=sys.stderr)
-        return 2
-    try:
-        require_scratch_services(os.environ["FRAUD_DB_URL"], os.environ["REDIS_URL"])
-    except NotScratchError as refusal:
-        print(f"refused: {refusal}", file=sys.stderr)
+    refusal = scratch_refusal("airflow")
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
     signal.signal(signal.SIGINT, stop_once)
     signal.signal(signal.SIGTERM, stop_once)

@@ -116,15 +116,11 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=300_000, help="synthetic predictions to generate")
     parser.add_argument("--history-days", type=int, default=14, help="past days to calibrate and backfill")
     args = parser.parse_args()
-    from fraudcal_dev.scratch import NotScratchError, require_scratch_services
+    from fraudcal_dev.scratch import scratch_refusal
 
-    if not (os.environ.get("FRAUD_DB_URL") and os.environ.get("REDIS_URL")):
-        print("FRAUD_DB_URL and REDIS_URL are not set: run `make demo`", file=sys.stderr)
-        return 2
-    try:
-        require_scratch_services(os.environ["FRAUD_DB_URL"], os.environ["REDIS_URL"])
-    except NotScratchError as refusal:
-        print(f"refused: {refusal}", file=sys.stderr)
+    refusal = scratch_refusal("demo")
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
 
     artifacts = ROOT / "artifacts" / "demo"

@@ -193,3 +193,18 @@ def require_scratch_services(fraud_db_url: str, redis_url: str | None = None) ->
     require_scratch_database(fraud_db_url)
     if redis_url is not None:
         require_scratch_redis(redis_url)
+
+
+def scratch_refusal(make_target: str) -> str | None:
+    """Why a dev command (``make <make_target>``) must not run on the environment's services, or None.
+
+    The services come from ``FRAUD_DB_URL`` and ``REDIS_URL`` (``make`` sets them); both must be
+    scratch (:func:`require_scratch_services`).
+    """
+    if not (os.environ.get("FRAUD_DB_URL") and os.environ.get("REDIS_URL")):
+        return f"FRAUD_DB_URL and REDIS_URL are not set: run `make {make_target}`"
+    try:
+        require_scratch_services(os.environ["FRAUD_DB_URL"], os.environ["REDIS_URL"])
+    except NotScratchError as refusal:
+        return f"refused: {refusal}"
+    return None

@@ -306,7 +306,7 @@ def mondrian_covers(
     Raises
     ------
     fraudcal.inputs.InvalidOutcomesError
-        If a probability or label breaks the input contract.
+        If a probability is not in [0, 1] or a label is not 0/1 (nothing is counted then).
 
     Examples
     --------
