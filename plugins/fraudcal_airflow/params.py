@@ -26,8 +26,10 @@ from fraudcal.defaults import (
     DEFAULT_TTL_HOURS,
     DEFAULT_WINDOW_DAYS,
     METHODS,
+    RESIDUAL_METHOD,
     STALE_AFTER_HOURS,
     SUPPORTED_LEVELS,
+    VENN_ABERS_METHOD,
 )
 from fraudcal.names import MAIL_ADDRESS_PATTERN, MAX_MAIL_ADDRESS_LENGTH, MAX_NAME_LENGTH, SAFE_NAME_PATTERN
 from fraudcal_airflow.db.sources import DB_SOURCES, PREDICTION_LOGS, SOURCES
@@ -231,6 +233,14 @@ def backfill_prediction_intervals() -> dict[str, Param]:
             description="Last day (UTC) of predicted_at to fill, YYYY-MM-DD.",
         ),
         "coverage_level": coverage_level_param("Coverage level (%)", "Which level's quantile fills the four columns."),
+        "method": Param(
+            RESIDUAL_METHOD,
+            type="string",
+            enum=[RESIDUAL_METHOD, VENN_ABERS_METHOD],
+            title="Method",
+            description="residual: [p - q, p + q] at the coverage level. venn_abers: the Venn-Abers interval "
+            "[p0, p1] (width p1 - p0) of the set in force; the calibration must have computed venn_abers sets.",
+        ),
         "chunk_size": Param(
             DEFAULT_CHUNK_SIZE,
             type="integer",

@@ -129,6 +129,7 @@ def test_backfill_params_have_the_documented_names_and_defaults(dagbag):
         "chunk_size",
         "overwrite",
         "dry_run",
+        "method",
     }
     assert (params["coverage_level"], params["chunk_size"], params["overwrite"], params["dry_run"]) == (
         90,

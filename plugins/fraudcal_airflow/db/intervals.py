@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fraudcal.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, RESIDUAL_METHOD
+from fraudcal.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, RESIDUAL_METHOD, VENN_ABERS_METHOD
 from fraudcal_airflow.db.calibration_sets import sets_of_model
 from fraudcal_airflow.db.sql import load_sql, log_statement
 
@@ -61,6 +61,8 @@ class BackfillRequest:
     coverage_level: int = DEFAULT_LEVEL
     chunk_size: int = DEFAULT_CHUNK_SIZE
     overwrite: bool = False
+    #: ``residual`` (the interval of the level's quantile) or ``venn_abers`` ([p0, p1]).
+    method: str = RESIDUAL_METHOD
 
     def params(self) -> dict[str, Any]:
         """The bound parameters the interval statements share."""
@@ -71,7 +73,7 @@ class BackfillRequest:
             "time_to": self.time_to,
             "overwrite": self.overwrite,
             "level": str(self.coverage_level),
-            "method": RESIDUAL_METHOD,
+            "method": self.method,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -155,12 +157,16 @@ def fill_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk)
     import psycopg
 
     params = {**request.params(), "id_from": chunk.id_from, "id_to": chunk.id_to}
+    statement = log_statement("intervals/apply_chunk", request.source)
+    if request.method == VENN_ABERS_METHOD:
+        params.update(venn_abers_values(conn, request, chunk))
+        statement = log_statement("intervals/write_chunk_values", request.source)
     written = left = 0
     for number in range(1, LOCK_PASSES + 1):
         try:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(load_sql("intervals/set_chunk_lock_timeout"))
-                to_write, wrote = cur.execute(log_statement("intervals/apply_chunk", request.source), params).fetchone()
+                to_write, wrote = cur.execute(statement, params).fetchone()
         except psycopg.errors.LockNotAvailable:
             if number == LOCK_PASSES:
                 raise
@@ -180,6 +186,54 @@ def fill_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk)
         LOCK_PASSES,
     )
     return ChunkResult(written, left, LOCK_PASSES)
+
+
+def venn_abers_probabilities_in_force(
+    sets: dict[str, tuple[list[datetime], list[dict[str, Any]]]],
+    versions: list[str],
+    predicted_at: list[datetime],
+    probabilities: list[float],
+) -> tuple[list[int], list[float], list[float], list[float]]:
+    """For each row, [p0, p1] of the Venn-Abers set in force and that set's calibration_score.
+
+    Returns the indexes of the rows that have a set in force, with their lower (p0), upper (p1)
+    and calibration_score; rows predicted before any set are left out (left NULL).
+    """
+    import numpy as np
+
+    from fraudcal.venn_abers import VennAbersSet, venn_abers_probabilities
+
+    groups: dict[tuple[str, int], list[int]] = {}
+    for row, (version, moment) in enumerate(zip(versions, predicted_at, strict=True)):
+        times = sets.get(version, ([], []))[0]
+        position = bisect.bisect_right(times, moment)
+        if position:
+            groups.setdefault((version, position - 1), []).append(row)
+    kept, lower, upper, scores = [], [], [], []
+    for (version, index), rows in groups.items():
+        entry = sets[version][1][index]
+        p0, p1, _ = venn_abers_probabilities(
+            np.asarray([probabilities[row] for row in rows]), VennAbersSet.from_dict(entry["levels"])
+        )
+        kept += rows
+        lower += p0.tolist()
+        upper += p1.tolist()
+        scores += [entry["calibration_score"]] * len(rows)
+    return kept, lower, upper, scores
+
+
+def venn_abers_values(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk) -> dict[str, list]:
+    """The bound arrays of ``write_chunk_values`` for one chunk: [p0, p1] from the set in force."""
+    sets = sets_of_model(conn, request.model_type, VENN_ABERS_METHOD)
+    params = {**request.params(), "id_from": chunk.id_from, "id_to": chunk.id_to}
+    with conn.cursor() as cur:
+        rows = cur.execute(log_statement("intervals/venn_abers_candidates", request.source), params).fetchall()
+    conn.commit()
+    ids = [row[0] for row in rows]
+    kept, lower, upper, scores = venn_abers_probabilities_in_force(
+        sets, [row[1] for row in rows], [row[2] for row in rows], [float(row[3]) for row in rows]
+    )
+    return {"ids": [ids[row] for row in kept], "lower": lower, "upper": upper, "scores": scores}
 
 
 def apply_chunk(conn: psycopg.Connection, request: BackfillRequest, chunk: Chunk) -> int:
@@ -221,7 +275,7 @@ def verify_sample(conn: psycopg.Connection, request: BackfillRequest, sample_siz
     """Recompute a random sample of filled rows in Python; return counts and mismatches."""
     from fraudcal.conformal import prediction_intervals
 
-    sets = sets_of_model(conn, request.model_type, RESIDUAL_METHOD)
+    sets = sets_of_model(conn, request.model_type, request.method)
     with conn.cursor() as cur:
         rows = cur.execute(
             log_statement("intervals/filled_sample", request.source), {**request.params(), "sample_size": sample_size}
@@ -231,7 +285,12 @@ def verify_sample(conn: psycopg.Connection, request: BackfillRequest, sample_siz
     for row_id, version, predicted_at, probability, lower, upper, width, score in rows:
         in_force = set_in_force(sets, version, predicted_at)
         expected = None
-        if in_force is not None and str(request.coverage_level) in in_force["levels"]:
+        if request.method == VENN_ABERS_METHOD:
+            # one row at a time, from the set in force: the chunk computed whole arrays per set
+            _, p0, p1, scores = venn_abers_probabilities_in_force(sets, [version], [predicted_at], [probability])
+            if p0:
+                expected = (p0[0], p1[0], p1[0] - p0[0], scores[0])
+        elif in_force is not None and str(request.coverage_level) in in_force["levels"]:
             quantile = float(in_force["levels"][str(request.coverage_level)]["quantile"])
             interval = prediction_intervals([probability], quantile, narrow_threshold=1.0)
             expected = (

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from fraudcal.defaults import RESIDUAL_METHOD
 from fraudcal_airflow.dates import parse_date_range
 from fraudcal_airflow.db.intervals import BackfillRequest, Chunk, cut_chunks
 from fraudcal_airflow.errors import BackfillInputError, VerificationError
@@ -46,6 +47,7 @@ def request_from_params(params: Mapping[str, Any], versions: list[str]) -> Backf
         coverage_level=params["coverage_level"],
         chunk_size=params["chunk_size"],
         overwrite=params["overwrite"],
+        method=params.get("method", RESIDUAL_METHOD),
     )
 
 
