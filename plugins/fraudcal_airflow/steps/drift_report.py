@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fraudcal.defaults import DEFAULT_METHOD, SUPPORTED_LEVELS
 from fraudcal_airflow.dates import midnight
 from fraudcal_airflow.db import prediction_log
+from fraudcal_airflow.db.prediction_log import VersionPeriod
 from fraudcal_airflow.errors import ReportInputError
 from fraudcal_airflow.runtime import RunInfo
 
@@ -88,7 +89,6 @@ def compute_day(
     from fraudcal.drift import day_metrics
 
     start, end = midnight(day), midnight(day) + timedelta(days=1)
-    VersionPeriod = prediction_log.VersionPeriod
     scores = prediction_log.scores(copy_conn, VersionPeriod(source, model_type, version, start, end))
     reference_start = start - timedelta(days=reference_days)
     reference_scores = prediction_log.scores(copy_conn, VersionPeriod(source, model_type, version, reference_start, start))
