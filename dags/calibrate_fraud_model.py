@@ -1,33 +1,31 @@
 """
-### Calibrate the fraud model: daily conformal calibration sets
+### Calibrate the fraud model: daily conformal calibration sets and certified triage
 
 For each model version, the labeled outcomes predicted in the `window_days` before the data
-interval end (`as_of`) are **extracted** from the prediction log, **validated** with Great
-Expectations (Data Docs under the artifacts folder; the `validate` log gives the path), turned
-into a residual conformal **calibration set** (one quantile per coverage level), **recorded**
-in `fraudcal.calibration_sets` and **published** to Redis at
-`fraudcal:calibration:{model_type}:{model_version}` for the online service.
+interval end (`as_of`) are **extracted**, **validated** with Great Expectations (Data Docs in
+the artifacts folder), turned into one calibration set per method (`methods`: residual,
+Mondrian, Venn-Abers) plus certified **auto-ticket / auto-clear thresholds** (`ticket_precision`,
+`clear_npv` at `triage_confidence`), **recorded** in PostgreSQL and **published** to Redis at
+`fraudcal:calibration:{model_type}:{model_version}`.
 
-* Idempotent per data interval: a re-run over unchanged data leaves the row and the Redis
-  payload byte for byte as they were. A set for an older `as_of` (a backfill) is recorded but
-  never replaces a newer live set.
-* Bad input (a probability of 1.5, a NULL label, a duplicated id, too few outcomes, an unknown
-  version, a CSV outside the import folder) fails at once with a message naming the value and
-  the rule; nothing is recorded or published, and the live Redis set stays as it was.
-* **repair_intervals** fills the day's predictions the online service left without an
-  interval (it does when Redis is down), each from the set in force when it was made.
+* Idempotent per data interval; an older `as_of` (a backfill) never replaces a newer live set.
+* Bad input fails at once with a message naming the value and the rule; nothing is recorded or
+  published, and the live set stays as it was.
+* New thresholds that would automate more than `triage_jump_factor` x the share of those in
+  force wait for an operator: **approve_triage** (Required Actions); meanwhile the new sets are
+  live and the thresholds in force stay. **repair_intervals** fills the day's NULL intervals.
 
-History: `airflow backfill create --dag-id calibrate_fraud_model --from-date ... --to-date ...`
-(README). Steps: `fraudcal_airflow.steps.calibrate`; contracts: `DESIGN.md` sections 3-5.
+Steps: `fraudcal_airflow.steps.calibrate` and `.triage`; contracts: `DESIGN.md` sections 3-5.
 """
 
 from __future__ import annotations
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import CronDataIntervalTimetable, dag, task, task_group
 
 from fraudcal_airflow import params
 from fraudcal_airflow.assets import CALIBRATION_SETS
-from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE
+from fraudcal_airflow.defaults import DEFAULT_ARGS, START_DATE, TRIAGE_RESPONSE_TIMEOUT
 from fraudcal_airflow.runtime import MAP_INDEX_TEMPLATE
 
 
@@ -112,9 +110,51 @@ def calibrate_fraud_model():
 
         return calibrate.repair_intervals(*_request())
 
+    @task.short_circuit(task_display_name="Triage jumps to approve", trigger_rule="all_done")
+    def triage_jumps() -> str:
+        """The operator's question about this run's jumps; empty (skips the approval) when none."""
+        from fraudcal_airflow.steps import triage
+
+        return triage.approval_request(_request()[1])
+
     planned = plan()
-    calibrate_version.expand(version_plan=planned)
+    calibrated = calibrate_version.expand(version_plan=planned)
+    jumps = triage_jumps()
+    approve = ApprovalOperator(
+        task_id="approve_triage",
+        subject="fraudcal: approve new certified triage thresholds?",
+        body=jumps,  # the Markdown table triage_jumps returned
+        defaults="Reject",
+        response_timeout=TRIAGE_RESPONSE_TIMEOUT,
+    )
+
+    @task(task_display_name="Put approved thresholds in force")
+    def apply_triage(approval: dict) -> dict:
+        """Mark the run's certificates approved and republish the live payloads' triage object."""
+        from fraudcal_airflow.steps import triage
+
+        request, run = _request()
+        return triage.apply_approved(run, approval, request.ttl_hours).as_dict()
+
+    @task(task_display_name="Close unapproved thresholds", trigger_rule="all_done")
+    def close_triage() -> list[str]:
+        """Mark what is still pending (rejected, or no answer in time) as rejected."""
+        from fraudcal_airflow.steps import triage
+
+        request, run = _request()
+        return triage.close_unapproved(run, request.ttl_hours)
+
+    @task(task_display_name="Fail the run if a version failed", trigger_rule="one_failed")
+    def any_version_failed() -> None:
+        """Keep the run failed when a version failed (triage_jumps runs after failures too)."""
+        from fraudcal_airflow.steps import triage
+
+        triage.fail_for_failed_versions()
+
     planned >> repair_intervals()
+    calibrated >> jumps
+    calibrated >> any_version_failed()
+    apply_triage(approve.output) >> close_triage()
 
 
 calibrate_fraud_model_dag = calibrate_fraud_model()

@@ -84,14 +84,14 @@ def db_url() -> str:
 
 @pytest.fixture
 def pg(db_url: str):
-    """An autocommit connection to the test database, with no calibration sets stored.
+    """An autocommit connection to the test database, with no calibration sets or triage rows stored.
 
     The prediction logs are left as they are: modules load them once (module fixtures).
     """
     import psycopg
 
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE fraudcal.calibration_sets RESTART IDENTITY")
+        conn.execute("TRUNCATE fraudcal.calibration_sets, fraudcal.triage_certificates RESTART IDENTITY")
         yield conn
 
 

@@ -49,9 +49,15 @@ def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any] | None = None, 
     ``dag.test(run_conf=...)`` writes the conf into the DAG object's Params, so a later run
     in the same process would inherit it; every run here starts from the declared defaults.
     ``retries`` overrides every task's retries for this run (e.g. 0 to fail fast).
+
+    ``dag.test`` cannot answer a human-in-the-loop request (it would wait forever for an
+    api-server), so ``triage_approval`` defaults to false here: a triage jump takes force at
+    once and the run says so. A caller may still pass ``triage_approval=True`` explicitly.
     """
     dag = load_dag(dag_id)
     defaults = _PRISTINE_PARAMS.setdefault(dag_id, copy.deepcopy(dag.params.dump()))
+    if "triage_approval" in defaults:
+        defaults["triage_approval"] = False
     saved = {task.task_id: task.retries for task in dag.tasks}
     if retries is not None:
         for task in dag.tasks:

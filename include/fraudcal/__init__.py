@@ -65,6 +65,21 @@ comparison
     follows the default method, and which method to trust.
 drift
     Model health over time: PR-AUC, ROC-AUC, PSI, KS, daily figures and the alert rules.
+triage
+    Certified triage: the loosest auto-ticket and auto-clear thresholds whose precision (resp.
+    share of legitimate cases) meets its target with a stated confidence (Learn-Then-Test).
+maturity
+    Label maturity: the label-arrival curve from daily snapshots, the maturity ``auto``
+    chooses, and the end of the matured prediction days.
+aci
+    Per-class adaptive conformal inference: the miscoverage level of each class follows the
+    matured days' errors, bounded so that a set never saturates by drift alone.
+replay
+    What each method would have done, day by day, on a history: as of each day, matured
+    labels only, each method's set in force; per-class coverage, tickets, clears, review.
+scenarios
+    A fast seeded synthetic history (scores and labels drawn directly) with concept drift,
+    prior shift and class-dependent label delay, for the drift simulations.
 synthetic
     A seeded, XGBoost-scored synthetic prediction log for demos, tests and benchmarks.
 """

@@ -51,3 +51,26 @@ VENN_ABERS_METHOD = "venn_abers"
 METHODS: tuple[str, ...] = (RESIDUAL_METHOD, MONDRIAN_METHOD, VENN_ABERS_METHOD)
 #: The method the online service uses unless a model's Params choose another.
 DEFAULT_METHOD = MONDRIAN_METHOD
+
+# ------------------------------------------------------------------ adaptive calibration and replay (issue 15)
+#: Mondrian label sets whose per-class miscoverage level adapts to drift (``fraudcal.aci``).
+#: Not in METHODS yet: a calibration run does not compute it; the replay compares it.
+MONDRIAN_ACI_METHOD = "mondrian_aci"
+#: ACI step size: how far one matured day's miscoverage moves a class's alpha (``fraudcal.aci``).
+DEFAULT_ACI_GAMMA = 0.05
+#: Days a prediction day waits before its labels join a calibration window (0: as soon as labeled).
+DEFAULT_LABEL_MATURITY_DAYS = 0
+#: Days a replay of the methods covers when no days are given.
+DEFAULT_REPLAY_DAYS = 90
+
+# ------------------------------------------------------------------ certified triage (issue 14)
+#: Auto-ticket: the precision (share of frauds among auto-tickets) a certified threshold must reach.
+DEFAULT_TICKET_PRECISION = 0.95
+#: Auto-clear: the share of legitimate cases among auto-cleared scores (NPV) a certified threshold must reach.
+DEFAULT_CLEAR_NPV = 0.999
+#: Confidence of a triage certificate: P(the certified threshold misses its target) <= 1 - this.
+DEFAULT_TRIAGE_CONFIDENCE = 0.90
+#: A new certificate automating more than this times the window share of the thresholds in force waits for an operator.
+DEFAULT_TRIAGE_JUMP_FACTOR = 2.0
+#: What the online service does with a score (``fraudcal.triage``, copied in ``fraudcal.online``).
+TRIAGE_ACTIONS: tuple[str, ...] = ("ticket", "review", "clear")

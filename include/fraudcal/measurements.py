@@ -1,7 +1,7 @@
 """Measurements of the calibration methods against the machine's own limits, for the bench.
 
-Three figures, each a function that returns a JSON-ready dict (``python -m
-fraudcal.measurements`` prints all three for a 1M-row window):
+Four figures, each a function that returns a JSON-ready dict (``python -m
+fraudcal.measurements`` prints all four for a 1M-row window):
 
 - :func:`venn_abers_fit_vs_sort`: the Venn-Abers fit against a bare ``np.sort`` of the same
   scores (medians of interleaved rounds, so that the machine's noise falls on both);
@@ -9,7 +9,9 @@ fraudcal.measurements`` prints all three for a 1M-row window):
   number of steps each Venn-Abers function keeps;
 - :func:`online_lookup_p99`: the 99th percentile, in microseconds, of one pure-Python lookup
   of each kind (``interval``, ``label_set``, ``venn_abers``) on an object from
-  :func:`fraudcal.online.load`.
+  :func:`fraudcal.online.load`;
+- :func:`triage_vs_argsort`: certifying both triage thresholds
+  (:func:`fraudcal.triage.certify_triage`) against a bare ``np.argsort`` of the same scores.
 
 The window is :func:`beta_window` (seeded Beta(0.3, 9.7) scores with labels drawn from them:
 a calibrated model with about 3 % fraud), or with ``--synthetic`` the labeled ``v2`` rows of
@@ -33,6 +35,7 @@ from fraudcal.defaults import DEFAULT_LEVEL, DEFAULT_METHOD
 from fraudcal.mondrian import compute_mondrian
 from fraudcal.online import calibration_key, companion_key, load
 from fraudcal.payload import canonical_json, payload_v2
+from fraudcal.triage import certify_triage
 from fraudcal.venn_abers import fit_venn_abers
 
 #: Rows of the measured window.
@@ -83,6 +86,24 @@ def venn_abers_fit_vs_sort(probabilities: np.ndarray, labels: np.ndarray, repeat
         "sort_seconds": seconds["sort"],
         "fit_seconds": seconds["fit"],
         "ratio": seconds["fit"] / seconds["sort"],
+    }
+
+
+def triage_vs_argsort(probabilities: np.ndarray, labels: np.ndarray, repeat: int = 15) -> dict[str, float]:
+    """Return the median seconds of ``np.argsort(scores)`` and of :func:`certify_triage`, and their ratio.
+
+    ``certify_triage`` runs with its defaults (both sides, one sort); the ratio is the cost of
+    everything beyond that sort (input checks, gathers, cumulative sums, the candidates' tests).
+    """
+    seconds = _median_seconds(
+        {"argsort": lambda: np.argsort(probabilities), "certify": lambda: certify_triage(probabilities, labels)},
+        repeat,
+    )
+    return {
+        "rows": int(probabilities.size),
+        "argsort_seconds": seconds["argsort"],
+        "certify_seconds": seconds["certify"],
+        "ratio": seconds["certify"] / seconds["argsort"],
     }
 
 
@@ -158,7 +179,7 @@ def online_lookup_p99(probabilities: np.ndarray, labels: np.ndarray, lookups: in
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the three measurements of one window as JSON."""
+    """Print the four measurements of one window as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=WINDOW_ROWS)
     parser.add_argument("--seed", type=int, default=WINDOW_SEED)
@@ -171,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         "venn_abers_fit_vs_sort": venn_abers_fit_vs_sort(probabilities, labels),
         "payload_sizes": payload_sizes(probabilities, labels),
         "online_lookup": online_lookup_p99(probabilities, labels),
+        "triage_vs_argsort": triage_vs_argsort(probabilities, labels),
     }
     print(json.dumps(report, indent=2))
 

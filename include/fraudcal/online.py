@@ -19,6 +19,19 @@ Two ways in
     :class:`OnlineCalibration` whose ``interval``, ``label_set`` and ``venn_abers`` answer
     each score in O(log n) (:mod:`bisect`), or ``None`` without a set.
 
+What to do with a score
+-----------------------
+:func:`decide` (and :meth:`OnlineCalibration.decide`) turns a score into one of
+:data:`TRIAGE_ACTIONS` with a plain-sentence reason, from the payload's ``triage`` object
+(:mod:`fraudcal.payload`): ``"ticket"`` iff the ticket side in force is certified and ``score
+>= threshold``, ``"clear"`` iff the clear side in force is certified and ``score <=
+threshold``, ``"review"`` otherwise: between the thresholds, on both sides at once, with a
+side not certified or not in force, without a ``triage`` object (a payload written before
+triage existed) and without a calibration set. The certificates come from
+:func:`fraudcal.triage.certify_triage`, whose ``TriageCertificate.actions`` gives the same
+action for every score; ``pending`` certificates (awaiting an operator's approval) are never
+acted on.
+
 Consistency of the two keys
 ---------------------------
 A large Venn-Abers representation lives in the companion key ``<main key>:venn_abers``; the
@@ -38,6 +51,10 @@ Examples
 (1.0, ('residual',))
 >>> load(store.get, "fd", "v2") is None
 True
+>>> decide(calibration, 0.9375)
+{'action': 'review', 'reason': 'no triage thresholds in the calibration set (published before triage existed)'}
+>>> decide(None, 0.9375)
+{'action': 'review', 'reason': 'no calibration set in force'}
 """
 
 from __future__ import annotations
@@ -58,6 +75,11 @@ METHOD_RESIDUAL, METHOD_MONDRIAN, METHOD_VENN_ABERS = "residual", "mondrian", "v
 KEY_PREFIX = "fraudcal:calibration"
 #: Reads of the main payload (and its companion) before Venn-Abers is declared unavailable.
 MAX_READS = 3
+#: What :func:`decide` answers (copy of ``fraudcal.defaults.TRIAGE_ACTIONS``).
+TRIAGE_ACTIONS = ("ticket", "review", "clear")
+TICKET, REVIEW, CLEAR = TRIAGE_ACTIONS
+#: The payload's object with the certified triage thresholds (``fraudcal.payload``).
+TRIAGE_KEY = "triage"
 
 
 def calibration_key(model_type: str, model_version: str) -> str:
@@ -216,6 +238,8 @@ class OnlineCalibration:
                 for level, entry in methods[METHOD_MONDRIAN]["levels"].items()
             }
         self._venn_abers = None if venn_abers is None else _VennAbersSteps(venn_abers)
+        triage = payload.get(TRIAGE_KEY)
+        self._triage = None if triage is None else _Triage(triage)
         available = {
             METHOD_RESIDUAL: True,
             METHOD_MONDRIAN: self._mondrian is not None,
@@ -264,6 +288,163 @@ class OnlineCalibration:
         if self._venn_abers is None:
             return None
         return self._venn_abers.probabilities(_checked_score(score))
+
+    def decide(self, score: float) -> dict[str, str]:
+        """``{"action": "ticket" | "review" | "clear", "reason": ...}`` for one score (see :func:`decide`).
+
+        Raises
+        ------
+        ValueError
+            If the score is outside [0, 1] (NaN included).
+        """
+        value = _checked_score(score)
+        if self._triage is None:
+            return {
+                "action": REVIEW,
+                "reason": "no triage thresholds in the calibration set (published before triage existed)",
+            }
+        return self._triage.decide(value)
+
+
+def decide(calibration: OnlineCalibration | None, score: float) -> dict[str, str]:
+    """Return what to do with one score: ticket it, clear it, or send it to a person.
+
+    Parameters
+    ----------
+    calibration : OnlineCalibration or None
+        From :func:`load`; ``None`` (no set in force) sends every score to review.
+    score : float
+        The model's fraud probability, in [0, 1].
+
+    Returns
+    -------
+    dict
+        ``{"action": "ticket" | "review" | "clear", "reason": "<plain sentence>"}``: ``"ticket"``
+        iff the payload's ticket side in force is certified and ``score >= threshold``;
+        ``"clear"`` iff its clear side in force is certified and ``score <= threshold``;
+        ``"review"`` otherwise, the reason saying why (between the thresholds, a side not
+        certified or not in force, both sides at once, no ``triage`` object, no set).
+        ``triage.pending`` is never used.
+
+    Raises
+    ------
+    ValueError
+        If the score is outside [0, 1] (NaN included), with or without a calibration set.
+
+    Examples
+    --------
+    >>> triage = {"confidence": 0.9, "as_of": "2025-03-03T00:00:00Z", "pending": None,
+    ...     "ticket": {"side": "ticket", "certified": True, "threshold": 0.93, "target": 0.95, "reason": "..."},
+    ...     "clear": {"side": "clear", "certified": False, "threshold": None, "target": 0.999,
+    ...               "reason": "only 2,000 rows in the window"}}
+    >>> calibration = OnlineCalibration({"levels": {}, "triage": triage})
+    >>> decide(calibration, 0.97)
+    {'action': 'ticket', 'reason': 'score 0.97 >= certified ticket threshold 0.93 (precision >= 0.95 at 90 % confidence)'}
+    >>> decide(calibration, 0.0)["reason"]
+    'score 0: below the certified ticket threshold 0.93; no clear threshold certified (only 2,000 rows in the window)'
+    """
+    if calibration is None:
+        _checked_score(score)
+        return {"action": REVIEW, "reason": "no calibration set in force"}
+    return calibration.decide(score)
+
+
+# ------------------------------------------------------------------ the triage thresholds in force
+
+
+def _shown(score: float, *thresholds: float) -> list[str]:
+    """A score and thresholds as short decimals, all in full if a threshold would look like the score."""
+    short = [f"{value:.6g}" for value in (score, *thresholds)]
+    if any(text == short[0] and value != score for text, value in zip(short[1:], thresholds, strict=True)):
+        return [repr(value) for value in (score, *thresholds)]
+    return short
+
+
+class _TriageSide:
+    """One side of the triage in force: its threshold when certified, else why there is none."""
+
+    __slots__ = ("name", "threshold", "guarantee", "missing")
+
+    #: What each side promises, as the reasons say it.
+    RATES = {TICKET: ("precision", ">="), CLEAR: ("share of legitimate cases", "<=")}
+
+    def __init__(self, name: str, certificate: Mapping[str, Any] | None, confidence: Any) -> None:
+        self.name = name
+        self.threshold: float | None = None
+        self.guarantee = ""
+        if certificate is None:
+            self.missing = f"no {name} threshold in force"
+            return
+        for key in ("certified", "threshold", "target", "reason"):
+            if key not in certificate:
+                raise ValueError(f"triage.{name} needs {key!r}; it has {sorted(certificate)}")
+        if certificate.get("side", name) != name:
+            raise ValueError(f"triage.{name} holds the certificate of side {certificate['side']!r}")
+        self.missing = f"no {name} threshold certified ({certificate['reason']})"
+        if not certificate["certified"]:
+            return
+        if certificate["threshold"] is None:
+            raise ValueError(f"triage.{name} is certified without a threshold")
+        self.threshold = float(certificate["threshold"])
+        level = certificate.get("confidence", confidence)
+        at = "" if level is None else f" at {float(level) * 100:g} % confidence"
+        self.guarantee = f"{self.RATES[name][0]} >= {float(certificate['target']):g}{at}"
+
+    def automates(self, score: float) -> bool:
+        """Exactly ``ThresholdCertificate.automates``: ticket ``score >= t``, clear ``score <= c``."""
+        if self.threshold is None:
+            return False
+        return score >= self.threshold if self.name == TICKET else score <= self.threshold
+
+    def automated(self, score: float) -> str:
+        """The reason of an automated action."""
+        shown, threshold = _shown(score, self.threshold)
+        return (
+            f"score {shown} {self.RATES[self.name][1]} certified {self.name} threshold {threshold} ({self.guarantee})"
+        )
+
+    def passed(self, score: float) -> str:
+        """Why this side did not act on the score."""
+        if self.threshold is None:
+            return self.missing
+        where = "below" if self.name == TICKET else "above"
+        return f"{where} the certified {self.name} threshold {_shown(score, self.threshold)[1]}"
+
+
+class _Triage:
+    """The payload's ``triage`` object: the two sides in force (``pending`` is not read)."""
+
+    __slots__ = ("ticket", "clear")
+
+    def __init__(self, triage: Mapping[str, Any]) -> None:
+        confidence = triage.get("confidence")
+        self.ticket = _TriageSide(TICKET, triage.get(TICKET), confidence)
+        self.clear = _TriageSide(CLEAR, triage.get(CLEAR), confidence)
+
+    def decide(self, score: float) -> dict[str, str]:
+        """The action and its reason for a checked score."""
+        ticketed, cleared = self.ticket.automates(score), self.clear.automates(score)
+        if ticketed and cleared:
+            shown, ticket_threshold, clear_threshold = _shown(score, self.ticket.threshold, self.clear.threshold)
+            return {
+                "action": REVIEW,
+                "reason": f"score {shown} is both >= the ticket threshold {ticket_threshold} and <= the clear "
+                f"threshold {clear_threshold} (the thresholds overlap): a person decides",
+            }
+        if ticketed:
+            return {"action": TICKET, "reason": self.ticket.automated(score)}
+        if cleared:
+            return {"action": CLEAR, "reason": self.clear.automated(score)}
+        if self.ticket.threshold is not None and self.clear.threshold is not None:
+            shown, low, high = _shown(score, self.clear.threshold, self.ticket.threshold)
+            return {
+                "action": REVIEW,
+                "reason": f"score {shown} is between the certified clear threshold {low} and ticket threshold {high}",
+            }
+        return {
+            "action": REVIEW,
+            "reason": f"score {_shown(score)[0]}: {self.ticket.passed(score)}; {self.clear.passed(score)}",
+        }
 
 
 def load(get: Callable[[str], bytes | str | None], model_type: str, model_version: str) -> OnlineCalibration | None:

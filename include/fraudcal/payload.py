@@ -18,6 +18,19 @@ residual ``levels``; only ``schema_version`` becomes 2, and two fields are added
        "venn_abers": {"n": 200, "n_positive": 7, "p0": {...}, "p1": {...}}
      }}
 
+and, once a window's triage thresholds are certified (:mod:`fraudcal.triage`), a third::
+
+     "triage": {"confidence": 0.9, "as_of": "2025-03-02T00:00:00Z",
+                "ticket": {"side": "ticket", "certified": true, "threshold": 0.93, "target": 0.95, ...},
+                "clear": {"side": "clear", "certified": true, "threshold": 0.004, "target": 0.999, ...},
+                "pending": null}
+
+``triage`` holds the thresholds **in force** (``ticket`` / ``clear``:
+:meth:`fraudcal.triage.ThresholdCertificate.to_dict`, null when none is in force yet, with the
+``as_of`` of the window that certified them), which :func:`fraudcal.online.decide` acts on, and
+``pending``: this window's certificates while they wait for an operator's approval (same
+layout plus ``reason``), never acted on.
+
 ``methods`` holds ``residual`` always (its numbers are the version-1 fields), ``mondrian``
 (:meth:`fraudcal.mondrian.MondrianSet.to_dict`) and ``venn_abers``
 (:meth:`fraudcal.venn_abers.VennAbersSet.to_dict`) when computed; ``default_method`` is one of
@@ -103,6 +116,7 @@ def payload_v2(
     venn_abers: VennAbersSet | None,
     default_method: str,
     *,
+    triage: Mapping[str, Any] | None = None,
     max_main_bytes: int = MAIN_PAYLOAD_MAX_BYTES,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Return the main payload (schema version 2) and, when Venn-Abers is too large, its companion.
@@ -118,6 +132,8 @@ def payload_v2(
         The Venn-Abers set of the same window, or ``None`` when not selected.
     default_method : str
         The method the online service uses by default; one of the methods present.
+    triage : mapping or None, default=None
+        The ``triage`` object (module docstring); left out when None (no certificate recorded).
     max_main_bytes : int, default=MAIN_PAYLOAD_MAX_BYTES
         The main payload's limit: Venn-Abers goes to the companion if inline would exceed it.
 
@@ -160,6 +176,8 @@ def payload_v2(
         "default_method": default_method,
         "methods": methods,
     }
+    if triage is not None:
+        main["triage"] = copy.deepcopy(dict(triage))
     companion = None
     if venn_abers is not None:
         representation = venn_abers.to_dict()

@@ -19,3 +19,7 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=10),
     "execution_timeout": timedelta(hours=1),
 }
+
+#: How long approve_triage waits for an operator before its default answer (Reject) applies:
+#: less than a day, so that an unanswered jump is closed before the next daily run.
+TRIAGE_RESPONSE_TIMEOUT = timedelta(hours=20)

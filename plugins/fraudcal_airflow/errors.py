@@ -34,3 +34,7 @@ class UnsafeNameError(InputError, names.UnsafeNameError):
 
 class VerificationError(AirflowFailException):
     """A check of written values failed: a defect to look at, which no retry can fix."""
+
+
+class VersionFailedError(AirflowFailException):
+    """A model version's calibration failed; raised by the leaf that keeps the run failed."""

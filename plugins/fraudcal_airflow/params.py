@@ -14,6 +14,7 @@ from airflow.sdk import Param
 from fraudcal.defaults import (
     DEFAULT_BAND_SIGMAS,
     DEFAULT_CHUNK_SIZE,
+    DEFAULT_CLEAR_NPV,
     DEFAULT_LEVEL,
     DEFAULT_METHOD,
     DEFAULT_MIN_SAMPLES,
@@ -23,6 +24,9 @@ from fraudcal.defaults import (
     DEFAULT_PSI_WARN,
     DEFAULT_REFERENCE_DAYS,
     DEFAULT_REPORT_DAYS,
+    DEFAULT_TICKET_PRECISION,
+    DEFAULT_TRIAGE_CONFIDENCE,
+    DEFAULT_TRIAGE_JUMP_FACTOR,
     DEFAULT_TTL_HOURS,
     DEFAULT_WINDOW_DAYS,
     METHODS,
@@ -202,12 +206,63 @@ def calibrate_fraud_model() -> dict[str, Param]:
             title="Default method",
             description="The method the online service should act on (payload field default_method); one of Methods.",
         ),
+        **triage_params(),
         "replace_other_source": Param(
             False,
             type="boolean",
             title="Replace a set from another source",
             description="Off: a set from this source never replaces a stored or live set computed from another "
             "source (e.g. a CSV over the fraud log's set); such a run fails and nothing live changes.",
+        ),
+    }
+
+
+def triage_params() -> dict[str, Param]:
+    """The certified triage of ``calibrate_fraud_model``: targets, confidence, and the approval rule."""
+    return {
+        "ticket_precision": Param(
+            DEFAULT_TICKET_PRECISION,
+            type="number",
+            minimum=0.5,
+            maximum=0.9999,
+            title="Auto-ticket: target precision",
+            description="The auto-ticket threshold is certified so that at least this share of auto-tickets are "
+            "frauds (with the confidence below). No such threshold in the window: every score goes to review.",
+        ),
+        "clear_npv": Param(
+            DEFAULT_CLEAR_NPV,
+            type="number",
+            minimum=0.5,
+            maximum=0.99999,
+            title="Auto-clear: target share of legitimate cases",
+            description="The auto-clear threshold is certified so that at least this share of auto-cleared cases "
+            "are legitimate (negative predictive value).",
+        ),
+        "triage_confidence": Param(
+            DEFAULT_TRIAGE_CONFIDENCE,
+            type="number",
+            minimum=0.5,
+            maximum=0.999,
+            title="Triage: confidence",
+            description="Probability that a certified threshold really meets its target on days like the window "
+            "(Learn-Then-Test, exact binomial tests).",
+        ),
+        "triage_jump_factor": Param(
+            DEFAULT_TRIAGE_JUMP_FACTOR,
+            type="number",
+            minimum=1,
+            maximum=100,
+            title="Triage: approval above this jump",
+            description="A new threshold that would automate more than this many times the share of the "
+            "thresholds in force waits for an operator's approval (the sets are published; the thresholds in "
+            "force stay until then).",
+        ),
+        "triage_approval": Param(
+            True,
+            type="boolean",
+            title="Triage: ask before a jump",
+            description="On: a jump waits in the task approve_triage (Airflow's Required Actions) for an "
+            "operator. Off: it takes force at once and the run says so (for demos and tests without an operator).",
         ),
     }
 

@@ -113,6 +113,11 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "replace_other_source": False,
         "methods": ["residual", "mondrian", "venn_abers"],
         "default_method": "mondrian",
+        "ticket_precision": 0.95,
+        "clear_npv": 0.999,
+        "triage_confidence": 0.9,
+        "triage_jump_factor": 2.0,
+        "triage_approval": True,
     }
 
 

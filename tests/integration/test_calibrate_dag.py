@@ -203,8 +203,31 @@ def test_run_records_the_set_emits_the_asset_event_and_writes_data_docs(clean):
             "calibration_set_id": row[0],
             "calibration_set_ids": {"residual": row[0], "mondrian": row[0] + 1, "venn_abers": row[0] + 2},
             "changed": True,
+            "triage_status": "in_force",  # the version's first certificates take force at once
         }
     ]
+
+
+def test_run_certifies_triage_and_the_online_reader_acts_on_it(clean):
+    """The window's certificates are recorded and published; decide() follows them, score by score."""
+    from fraudcal.online import decide, load
+    from fraudcal.triage import TriageCertificate
+
+    pg, redis_client = clean
+    dag_run = run_dag(DAG_ID, "2025-02-20", {"model_versions": ["v1"]})
+    assert dag_run.state == "success"
+    states = task_states(dag_run)
+    # nothing waited for an operator: the approval path was skipped
+    assert states["approve_triage"] == "skipped" and states["apply_triage"] == "skipped"
+    status, ticket, clear = pg.execute(
+        "SELECT status, ticket, clear FROM fraudcal.triage_certificates WHERE model_version = 'v1'"
+    ).fetchone()
+    calibration = load(redis_client.get, "fraud_detector", "v1")
+    assert status == "in_force" and calibration.payload["triage"]["ticket"] == ticket
+    certificate = TriageCertificate.from_dict(calibration.payload["triage"])
+    scores = np.linspace(0, 1, 2001)
+    assert [decide(calibration, float(s))["action"] for s in scores] == list(certificate.actions(scores))
+    assert clear == calibration.payload["triage"]["clear"]
 
 
 def test_second_run_of_the_same_date_changes_nothing(clean):

@@ -72,6 +72,7 @@ def test_recorded_set_announces_only_which_sets():
         "calibration_set_id": 7,  # the residual set's: the payload's calibration_set_id
         "calibration_set_ids": {"residual": 7, "mondrian": 8},
         "changed": False,
+        "triage_status": None,
     }
 
 

@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fraudcal.defaults import RESIDUAL_METHOD
+from fraudcal.defaults import (
+    DEFAULT_CLEAR_NPV,
+    DEFAULT_TICKET_PRECISION,
+    DEFAULT_TRIAGE_CONFIDENCE,
+    DEFAULT_TRIAGE_JUMP_FACTOR,
+    RESIDUAL_METHOD,
+)
 from fraudcal_airflow.db.sources import CSV_SOURCE, DB_SOURCES
 from fraudcal_airflow.errors import CalibrationInputError
 from fraudcal_airflow.runtime import RunInfo
@@ -46,6 +52,11 @@ class CalibrationRequest:
     replace_other_source: bool = False
     methods: tuple[str, ...] = (RESIDUAL_METHOD,)
     default_method: str = RESIDUAL_METHOD
+    ticket_precision: float = DEFAULT_TICKET_PRECISION
+    clear_npv: float = DEFAULT_CLEAR_NPV
+    triage_confidence: float = DEFAULT_TRIAGE_CONFIDENCE
+    triage_jump_factor: float = DEFAULT_TRIAGE_JUMP_FACTOR
+    triage_approval: bool = True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CalibrationRequest:
@@ -78,6 +89,11 @@ class CalibrationRequest:
             replace_other_source=bool(params.get("replace_other_source", False)),
             methods=selected_methods(params),
             default_method=params.get("default_method", RESIDUAL_METHOD),
+            ticket_precision=float(params.get("ticket_precision", DEFAULT_TICKET_PRECISION)),
+            clear_npv=float(params.get("clear_npv", DEFAULT_CLEAR_NPV)),
+            triage_confidence=float(params.get("triage_confidence", DEFAULT_TRIAGE_CONFIDENCE)),
+            triage_jump_factor=float(params.get("triage_jump_factor", DEFAULT_TRIAGE_JUMP_FACTOR)),
+            triage_approval=bool(params.get("triage_approval", True)),
         )
 
 
@@ -291,8 +307,9 @@ def compute(request: CalibrationRequest, snapshot: Snapshot) -> ComputedSets:
 
     One window, one set per method (``residual`` always): q and k per level, the per-class
     quantiles (``mondrian``), the step functions p0/p1 (``venn_abers``), with the window's ECE,
-    Brier and statistics on each. They travel to the record task as a JSON file (a Venn-Abers
-    set of a million rows is megabytes: too large for XCom).
+    Brier and statistics on each. The window's certified triage thresholds
+    (:func:`fraudcal.triage.certify_triage`) go with them. They travel to the record task as a
+    JSON file (a Venn-Abers set of a million rows is megabytes: too large for XCom).
     """
     import json
     from dataclasses import replace
@@ -300,6 +317,7 @@ def compute(request: CalibrationRequest, snapshot: Snapshot) -> ComputedSets:
     from fraudcal.calibration_set import compute_calibration_set
     from fraudcal.defaults import MONDRIAN_METHOD, VENN_ABERS_METHOD
     from fraudcal.mondrian import compute_mondrian
+    from fraudcal.triage import certify_triage
     from fraudcal.venn_abers import fit_venn_abers
     from fraudcal_airflow.outcomes import load_snapshot
 
@@ -328,12 +346,25 @@ def compute(request: CalibrationRequest, snapshot: Snapshot) -> ComputedSets:
     if VENN_ABERS_METHOD in request.methods:
         venn_abers = fit_venn_abers(labeled.probabilities, labeled.labels)
         sets[VENN_ABERS_METHOD] = replace(residual, method=VENN_ABERS_METHOD, levels=venn_abers.to_dict())
+    triage = certify_triage(
+        labeled.probabilities,
+        labeled.labels,
+        target_precision=request.ticket_precision,
+        target_npv=request.clear_npv,
+        confidence=request.triage_confidence,
+    )
+    stored = {method: cs.to_dict() for method, cs in sets.items()} | {TRIAGE_KEY: triage.to_dict()}
     path = Path(snapshot.path).with_name("calibration_sets.json")
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({method: cs.to_dict() for method, cs in sets.items()}), encoding="utf-8")
+    partial.write_text(json.dumps(stored), encoding="utf-8")
     partial.replace(path)
     print(f"residual levels {residual.levels}, calibration_score {residual.calibration_score:.4f}; methods {list(sets)}")
-    return ComputedSets(snapshot.plan, str(path), tuple(sets))
+    print(f"triage: ticket - {triage.ticket.reason}; clear - {triage.clear.reason}")
+    return ComputedSets(snapshot.plan, str(path), tuple(sets), snapshot.path)
+
+
+#: The key of the window's triage certificates in the computed sets' JSON file.
+TRIAGE_KEY = "triage"
 
 
 @dataclass(frozen=True)
@@ -343,13 +374,20 @@ class ComputedSets:
     plan: VersionPlan
     path: str
     methods: tuple[str, ...]
+    snapshot: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.plan.as_dict(), "sets": self.path, "methods": list(self.methods)}
+        return {**self.plan.as_dict(), "sets": self.path, "methods": list(self.methods), "snapshot": self.snapshot}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ComputedSets:
-        return cls(VersionPlan.from_dict(values), values["sets"], tuple(values["methods"]))
+        return cls(VersionPlan.from_dict(values), values["sets"], tuple(values["methods"]), values["snapshot"])
+
+    def load_triage(self) -> dict[str, Any]:
+        """The window's triage certificates (``TriageCertificate.to_dict()``)."""
+        import json
+
+        return json.loads(Path(self.path).read_text(encoding="utf-8"))[TRIAGE_KEY]
 
     def load(self) -> dict[str, CalibrationSet]:
         """The sets, by method, residual first."""
@@ -370,6 +408,7 @@ class RecordedSet:
     as_of: str
     calibration_set_ids: dict[str, int]
     changed: bool = True
+    triage_status: str | None = None
 
     @property
     def asset_extra(self) -> dict[str, Any]:
@@ -386,6 +425,7 @@ class RecordedSet:
             "calibration_set_id": self.calibration_set_ids[RESIDUAL_METHOD],
             "calibration_set_ids": dict(self.calibration_set_ids),
             "changed": self.changed,
+            "triage_status": self.triage_status,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -395,6 +435,7 @@ class RecordedSet:
             "as_of": self.as_of,
             "calibration_set_ids": dict(self.calibration_set_ids),
             "changed": self.changed,
+            "triage_status": self.triage_status,
         }
 
 
@@ -402,13 +443,18 @@ def record(computed: Mapping[str, Any], request: CalibrationRequest, run: RunInf
     """Record each method's set in ``fraudcal.calibration_sets``, in one transaction per set.
 
     A set is never recorded over another source's set without ``replace_other_source``
-    (:func:`fraudcal_airflow.db.calibration_sets.record_calibration_set`).
+    (:func:`fraudcal_airflow.db.calibration_sets.record_calibration_set`). The window's triage
+    certificates are recorded with them, and either take force or wait for an operator
+    (:func:`fraudcal_airflow.steps.triage.record_triage`).
     """
     from fraudcal.calibration_set import utc_timestamp
     from fraudcal_airflow.connections import fraud_db_connection
     from fraudcal_airflow.db.calibration_sets import record_calibration_set
+    from fraudcal_airflow.outcomes import load_snapshot
+    from fraudcal_airflow.steps.triage import record_triage
 
-    sets = ComputedSets.from_dict(computed).load()
+    computed_sets = ComputedSets.from_dict(computed)
+    sets = computed_sets.load()
     ids, written = {}, []
     with fraud_db_connection() as conn:
         for method, calibration_set in sets.items():
@@ -422,33 +468,56 @@ def record(computed: Mapping[str, Any], request: CalibrationRequest, run: RunInf
             ids[method] = int(row["id"])
             # An identical set already stored is returned as it was, with the run that wrote it.
             written.append((row["dag_id"], row["run_id"]) == (run.dag_id, run.run_id))
-    residual = sets[RESIDUAL_METHOD]
+        residual = sets[RESIDUAL_METHOD]
+        triage = record_triage(
+            conn,
+            model_type=residual.model_type,
+            model_version=residual.model_version,
+            as_of=residual.as_of,
+            window_start=residual.window_start,
+            source=residual.source,
+            scores=load_snapshot(Path(computed_sets.snapshot)).probabilities,
+            certificates=computed_sets.load_triage(),
+            jump_factor=request.triage_jump_factor,
+            approval=request.triage_approval,
+            run=run,
+        )
+        written.append((triage["dag_id"], triage["run_id"]) == (run.dag_id, run.run_id))
     changed = any(written)
     state = "recorded" if changed else "already stored, unchanged:"
     print(f"{state} calibration sets {ids} (as_of {utc_timestamp(residual.as_of)})")
-    return RecordedSet(residual.model_type, residual.model_version, utc_timestamp(residual.as_of), ids, changed)
+    return RecordedSet(
+        residual.model_type, residual.model_version, utc_timestamp(residual.as_of), ids, changed, triage["status"]
+    )
 
 
 def build_payload(
     conn: Any, recorded: Mapping[str, Any], default_method: str
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The Redis payload (schema version 2) and its companion, from the recorded rows."""
+    """The Redis payload (schema version 2) and its companion, from the recorded rows.
+
+    Its ``triage`` object holds the thresholds in force and any pending ones
+    (:func:`fraudcal_airflow.steps.triage.payload_triage`).
+    """
     from fraudcal.calibration_set import calibration_payload
     from fraudcal.defaults import MONDRIAN_METHOD, VENN_ABERS_METHOD
     from fraudcal.mondrian import MondrianSet
     from fraudcal.payload import payload_v2
     from fraudcal.venn_abers import VennAbersSet
     from fraudcal_airflow.db.calibration_sets import sets_by_id
+    from fraudcal_airflow.steps.triage import payload_triage
 
     rows = sets_by_id(conn, list(recorded["calibration_set_ids"].values()))
     by_method = {method: rows[set_id] for method, set_id in recorded["calibration_set_ids"].items()}
     mondrian = by_method.get(MONDRIAN_METHOD)
     venn_abers = by_method.get(VENN_ABERS_METHOD)
+    residual = by_method[RESIDUAL_METHOD]
     return payload_v2(
-        calibration_payload(by_method[RESIDUAL_METHOD]),
+        calibration_payload(residual),
         MondrianSet.from_dict({"levels": mondrian["levels"]}) if mondrian else None,
         VennAbersSet.from_dict(venn_abers["levels"]) if venn_abers else None,
         default_method,
+        triage=payload_triage(conn, residual["model_type"], residual["model_version"], residual["as_of"]),
     )
 
 
