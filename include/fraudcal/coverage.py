@@ -449,3 +449,346 @@ def report_status(per_version: list[dict]) -> str:
     if not per_version:
         return "amber"
     return max((figures["status"] for figures in per_version), key=STATUS_ORDER.index)
+
+
+# ----------------------------------------------------------------------------- certified triage
+#
+# The thresholds certified by :mod:`fraudcal.triage` (Learn-Then-Test) promise, per calibration
+# window, that the auto-tickets (score >= ticket threshold) are frauds at least at the target
+# precision and the auto-cleared cases (score <= clear threshold) legitimate at least at the
+# target NPV. A prediction is judged with the thresholds in force when it was made: those of the
+# newest in-force row with ``as_of <= predicted_at`` (DESIGN.md section 4's as-of rule). What the
+# thresholds really did is measured on the labeled outcomes with a 95 % Wilson interval
+# (:func:`fraudcal.triage.realized_rate`); a certificate is violated when even the interval's
+# upper end is below its target (:func:`fraudcal.triage.certificate_violated`).
+
+#: The two sides of a triage certificate.
+TRIAGE_SIDES = ("ticket", "clear")
+
+
+def certificate_positions(predicted_at: ArrayLike, as_ofs: ArrayLike) -> np.ndarray:
+    """For each prediction, the index of the certificate row in force when it was made (-1: none).
+
+    The row in force is the newest with ``as_of <= predicted_at``.
+
+    Raises
+    ------
+    ValueError
+        If ``as_ofs`` is not strictly increasing (one current row per as_of).
+
+    Examples
+    --------
+    >>> as_ofs = np.array(["2025-02-01", "2025-02-02"], dtype="datetime64[us]")
+    >>> times = np.array(["2025-01-31T23", "2025-02-01T00", "2025-02-02T06"], dtype="datetime64[us]")
+    >>> certificate_positions(times, as_ofs).tolist()
+    [-1, 0, 1]
+    """
+    times = np.asarray(as_ofs).astype("datetime64[us]")
+    if times.size > 1 and not np.all(times[1:] > times[:-1]):
+        raise ValueError("certificate as_ofs must be strictly increasing (one current row per as_of)")
+    when = np.asarray(predicted_at).astype("datetime64[us]")
+    return np.searchsorted(times, when, side="right") - 1
+
+
+def certified_threshold(certificate: dict, side: str) -> float:
+    """The threshold a certificate row puts in force on ``side`` (NaN when that side is not certified)."""
+    entry = certificate.get(side) or {}
+    threshold = entry.get("threshold")
+    return float(threshold) if entry.get("certified") and threshold is not None else float("nan")
+
+
+def _side_target(certificate: dict, side: str) -> float:
+    target = (certificate.get(side) or {}).get("target")
+    return float("nan") if target is None else float(target)
+
+
+def _confidence(certificate: dict, side: str) -> float:
+    value = certificate.get("confidence", (certificate.get(side) or {}).get("confidence"))
+    return float("nan") if value is None else float(value)
+
+
+def triage_in_force(predicted_at: ArrayLike, certificates: list[dict]) -> dict[str, np.ndarray]:
+    """Per prediction, the row in force (``position``, -1 none) and per side its threshold, target
+    and confidence (NaN where no row is in force or the side is not certified)."""
+    as_ofs = np.array([np.datetime64(row["as_of"], "us") for row in certificates], dtype="datetime64[us]")
+    position = certificate_positions(predicted_at, as_ofs)
+    in_force = position >= 0
+    columns: dict[str, np.ndarray] = {"position": position}
+    for side in TRIAGE_SIDES:
+        per_row = {
+            "threshold": [certified_threshold(row, side) for row in certificates],
+            "target": [_side_target(row, side) for row in certificates],
+            "confidence": [_confidence(row, side) for row in certificates],
+        }
+        for name, values in per_row.items():
+            column = np.full(position.size, np.nan)
+            column[in_force] = np.asarray(values, dtype=np.float64)[position[in_force]]
+            if name != "threshold":  # a target or confidence counts only where the side is certified
+                column[in_force] = np.where(
+                    np.isfinite(np.asarray(per_row["threshold"], dtype=np.float64)[position[in_force]]),
+                    column[in_force],
+                    np.nan,
+                )
+            columns[f"{side}_{name}"] = column
+    return columns
+
+
+def triage_decisions(
+    probabilities: ArrayLike, ticket_threshold: ArrayLike, clear_threshold: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which predictions the thresholds auto-ticketed (``p >= ticket``) and auto-cleared (``p <= clear``).
+
+    A NaN threshold (not certified, or no row in force) decides nothing. A score on both sides
+    (thresholds that overlap, possible only on odd data) goes to human review, as
+    :meth:`fraudcal.triage.TriageCertificate.actions` decides it.
+
+    Examples
+    --------
+    >>> ticket, clear = triage_decisions([0.95, 0.5, 0.01, 0.9], [0.9, 0.9, 0.9, np.nan], [0.02, 0.02, 0.02, 0.02])
+    >>> ticket.tolist(), clear.tolist()
+    ([True, False, False, False], [False, False, True, False])
+    >>> [mask.tolist() for mask in triage_decisions([0.5], [0.4], [0.6])]  # overlapping: review
+    [[False], [False]]
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    above = p >= np.asarray(ticket_threshold, dtype=np.float64)  # NaN compares False
+    below = p <= np.asarray(clear_threshold, dtype=np.float64)
+    return above & ~below, below & ~above
+
+
+def realized_against_targets(correct: ArrayLike, targets: ArrayLike) -> dict:
+    """The realized rate of automated decisions, each judged against the target it was made under.
+
+    Parameters
+    ----------
+    correct : array-like of bool
+        One entry per automated decision: was it right (a fraud for a ticket, a legitimate case
+        for a clear)?
+    targets : array-like of float
+        The target precision (NPV) of the certificate each decision was made under.
+
+    Returns
+    -------
+    dict
+        :func:`fraudcal.triage.realized_rate` of all of them (``n``, ``correct``, ``rate``,
+        ``wilson_low``, ``wilson_high``), ``groups``: per distinct target its ``n``, ``correct``
+        and whether the certificate is ``violated`` (:func:`fraudcal.triage.certificate_violated`),
+        ``targets`` (sorted) and ``violated`` (any group).
+    """
+    from fraudcal.triage import certificate_violated, realized_rate
+
+    right = np.asarray(correct, dtype=bool)
+    goal = np.asarray(targets, dtype=np.float64)
+    figure = dict(realized_rate(int(right.sum()), int(right.size)))
+    groups = []
+    for target in np.unique(goal[np.isfinite(goal)]):
+        members = goal == target
+        n, k = int(members.sum()), int(right[members].sum())
+        violated = bool(certificate_violated(k, n, float(target)))
+        groups.append({"target": float(target), "n": n, "correct": k, "violated": violated})
+    figure.update(
+        groups=groups, targets=[group["target"] for group in groups], violated=any(g["violated"] for g in groups)
+    )
+    return figure
+
+
+def _distinct(values: ArrayLike) -> list[float]:
+    array = np.asarray(values, dtype=np.float64)
+    return [float(value) for value in np.unique(array[np.isfinite(array)])]
+
+
+def _side_figures(
+    correct: np.ndarray, automated: np.ndarray, columns: dict[str, np.ndarray], side: str, members: np.ndarray
+) -> dict:
+    """One side's figures over ``members``: realized rate judged per target, thresholds, confidences."""
+    chosen = members & automated
+    figure = realized_against_targets(correct[chosen], columns[f"{side}_target"][chosen])
+    certified = members & np.isfinite(columns[f"{side}_threshold"])
+    figure.update(
+        # every threshold and confidence that judged a prediction here, whether or not it automated one
+        thresholds=_distinct(columns[f"{side}_threshold"][certified]),
+        certified_targets=_distinct(columns[f"{side}_target"][certified]),
+        confidences=_distinct(columns[f"{side}_confidence"][certified]),
+        under_certificate=int(certified.sum()),
+    )
+    return figure
+
+
+def day_certificates(certificates: list[dict], day: np.datetime64) -> list[int]:
+    """Indices of the certificate rows in force at some moment of ``day`` (UTC), oldest first."""
+    as_ofs = np.array([np.datetime64(row["as_of"], "us") for row in certificates], dtype="datetime64[us]")
+    start = np.datetime64(day, "D").astype("datetime64[us]")
+    end = start + np.timedelta64(1, "D")
+    first = max(int(np.searchsorted(as_ofs, start, side="right")) - 1, 0)
+    last = int(np.searchsorted(as_ofs, end, side="left"))  # rows with as_of < end
+    return [index for index in range(first, last) if as_ofs[index] < end]
+
+
+def certificate_summary(certificate: dict) -> dict:
+    """The JSON-ready facts of one certificate row the report shows."""
+    summary: dict = {"as_of": str(np.datetime64(certificate["as_of"], "s")), "status": certificate.get("status")}
+    for side in TRIAGE_SIDES:
+        entry = certificate.get(side) or {}
+        summary[side] = {
+            "certified": bool(entry.get("certified")) and entry.get("threshold") is not None,
+            "threshold": entry.get("threshold"),
+            "target": entry.get("target"),
+            "confidence": _confidence(certificate, side),
+            "lower_bound": entry.get("lower_bound"),
+            "n_automated": entry.get("n_automated"),
+            "n_window": entry.get("n_window"),
+            "reason": entry.get("reason"),
+        }
+    return summary
+
+
+def triage_figures(
+    *,
+    model_version: str,
+    predicted_at: ArrayLike,
+    probabilities: ArrayLike,
+    labels: ArrayLike,
+    certificates: list[dict],
+    days: ArrayLike | None = None,
+) -> dict:
+    """What the certified thresholds did with one version's labeled predictions, per day and in all.
+
+    Every prediction is judged with the thresholds in force when it was made
+    (:func:`triage_in_force`): auto-ticket when ``p >= ticket``, auto-clear when ``p <= clear``,
+    human review otherwise (:func:`triage_decisions`). Predictions made before the first row
+    (or of a version without rows) have no thresholds in force: they are counted
+    (``without_certificate``) and judged by nothing.
+
+    Parameters
+    ----------
+    predicted_at : array-like of datetime64, shape (n,)
+        When each prediction was made (UTC).
+    probabilities, labels : array-like of shape (n,)
+        The labeled predictions (:mod:`fraudcal.inputs`).
+    certificates : list of dict
+        The rows in force in the period, oldest first, with strictly increasing ``as_of``:
+        ``as_of``, ``ticket`` and ``clear`` (:meth:`fraudcal.triage.ThresholdCertificate.to_dict`),
+        ``confidence``; ``[]`` for a version with no certified thresholds recorded.
+    days : array-like of datetime64[D], optional
+        The days to report (default: the days with a labeled prediction).
+
+    Returns
+    -------
+    dict
+        ``recorded`` (any row at all), ``n``, ``with_certificate``, ``without_certificate``,
+        ``certificates`` (:func:`certificate_summary` of each row), ``ticket`` and ``clear``
+        (:func:`realized_against_targets` of the automated decisions plus the ``thresholds``,
+        ``certified_targets`` and ``confidences`` that judged predictions, and
+        ``under_certificate``: how many predictions a certified threshold of that side judged),
+        ``review`` (``n`` and ``share`` of the predictions with a row in force), ``by_day`` (the
+        same per day, with ``certificates``: the indices of the rows in force that day) and
+        ``violated`` (either side).
+
+    Raises
+    ------
+    fraudcal.inputs.InvalidOutcomesError
+        If a probability or label breaks the input contract, or a column's length differs.
+    """
+    p, y = checked_outcomes(probabilities, labels)
+    when = checked_column(predicted_at, p.size, "predicted_at").astype("datetime64[us]")
+    columns = triage_in_force(when, certificates)
+    in_force = columns["position"] >= 0
+    ticket, clear = triage_decisions(p, columns["ticket_threshold"], columns["clear_threshold"])
+    review = in_force & ~ticket & ~clear
+    correct = {"ticket": y, "clear": ~y}
+    automated = {"ticket": ticket, "clear": clear}
+    day = when.astype("datetime64[D]")
+    report_days = np.unique(day) if days is None else np.unique(np.asarray(days).astype("datetime64[D]"))
+
+    def summary(members: np.ndarray) -> dict:
+        with_certificate = int((members & in_force).sum())
+        figures = {
+            "n": int(members.sum()),
+            "with_certificate": with_certificate,
+            "without_certificate": int((members & ~in_force).sum()),
+            "review": {
+                "n": int((members & review).sum()),
+                "share": int((members & review).sum()) / with_certificate if with_certificate else float("nan"),
+            },
+        }
+        for side in TRIAGE_SIDES:
+            figures[side] = _side_figures(correct[side], automated[side], columns, side, members)
+        return figures
+
+    figures = {
+        "model_version": model_version,
+        "recorded": bool(certificates),
+        "certificates": [certificate_summary(row) for row in certificates],
+        **summary(np.ones(p.size, dtype=bool)),
+    }
+    figures["by_day"] = [
+        {"day": str(current), "certificates": day_certificates(certificates, current), **summary(day == current)}
+        for current in report_days
+    ]
+    figures["violated"] = figures["ticket"]["violated"] or figures["clear"]["violated"]
+    return figures
+
+
+def certified_replay(
+    probabilities: ArrayLike,
+    is_high_risk: ArrayLike,
+    labels: ArrayLike,
+    ticket_threshold: ArrayLike,
+    clear_threshold: ArrayLike | None = None,
+) -> dict[str, float | int | list]:
+    """The certified auto-ticket rule as one row of the threshold replay (:func:`threshold_replay`).
+
+    Auto-ticket when ``p >= ticket_threshold`` (the threshold in force for each prediction; NaN:
+    none certified) and not also ``p <= clear_threshold`` (:func:`triage_decisions`). The row has the replay's columns, counted the same way over the same
+    predictions: ``auto_tickets``, ``automation_rate`` (auto-tickets / HIGH/CRITICAL predictions,
+    the replay's denominator, although the certified rule tickets any score at or above its
+    threshold), ``legitimate_auto_tickets``, ``legitimate_share`` and ``missed_frauds``; plus
+    ``thresholds`` (the distinct thresholds in force) and ``without_threshold``.
+
+    Examples
+    --------
+    >>> row = certified_replay([0.95, 0.9, 0.5, 0.2], [True, True, True, False], [1, 0, 1, 0], [0.9] * 4)
+    >>> row["auto_tickets"], row["legitimate_auto_tickets"], row["missed_frauds"]
+    (2, 1, 1)
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    high = np.asarray(is_high_risk, dtype=bool)
+    y = np.asarray(labels).astype(bool)
+    thresholds = np.asarray(ticket_threshold, dtype=np.float64)
+    clear = np.full(p.size, np.nan) if clear_threshold is None else clear_threshold
+    tickets, _ = triage_decisions(p, thresholds, clear)
+    n_high, n_tickets = int(high.sum()), int(tickets.sum())
+    legitimate = int((tickets & ~y).sum())
+    return {
+        "rule": "certified",
+        "thresholds": _distinct(thresholds),
+        "without_threshold": int((~np.isfinite(thresholds)).sum()),
+        "auto_tickets": n_tickets,
+        "automation_rate": n_tickets / n_high if n_high else float("nan"),
+        "legitimate_auto_tickets": legitimate,
+        "legitimate_share": legitimate / n_tickets if n_tickets else float("nan"),
+        "missed_frauds": int((y & ~tickets).sum()),
+    }
+
+
+def ticket_precision_block(
+    predicted_at: ArrayLike, probabilities: ArrayLike, labels: ArrayLike, certificates: list[dict], days: ArrayLike
+) -> dict:
+    """The auto-tickets of a block of days under the thresholds in force, for the drift rule.
+
+    Returns :func:`realized_against_targets` of the block's auto-tickets, with ``thresholds``,
+    ``confidences``, ``recorded`` (any certificate row) and ``days``: per day ``day``,
+    ``tickets`` and ``frauds``.
+    """
+    figures = triage_figures(
+        model_version="", predicted_at=predicted_at, probabilities=probabilities, labels=labels,
+        certificates=certificates, days=days,
+    )
+    block = {key: value for key, value in figures["ticket"].items()}
+    block["recorded"] = figures["recorded"]
+    block["labeled"] = figures["n"]
+    block["days"] = [
+        {"day": row["day"], "tickets": row["ticket"]["n"], "frauds": row["ticket"]["correct"]}
+        for row in figures["by_day"]
+    ]
+    return block

@@ -166,6 +166,101 @@ def coverage_rule(days: Sequence[tuple[int, int]], target: float, consecutive: i
     return all(n > 0 and wilson_interval(covered, n)[1] < target for covered, n in days[-consecutive:])
 
 
+#: The certificate rule's name (an alert's ``rule``) and metric (an alert's ``metric``).
+CERTIFICATE_RULE = "certificate violated"
+CERTIFICATE_METRIC = "ticket_precision_7d"
+
+
+def certificate_rule(groups: Sequence[Mapping]) -> bool:
+    """The auto-tickets' realized precision below its certified target beyond the 95 % Wilson interval.
+
+    ``groups``: per certified target, ``{"target", "n", "correct"}`` (the auto-tickets made under
+    certificates with that target and how many were frauds): violated when any group's Wilson
+    interval lies wholly below its target (:func:`fraudcal.triage.certificate_violated`). No
+    auto-ticket, no alert.
+    """
+    from fraudcal.triage import certificate_violated
+
+    return any(
+        bool(certificate_violated(int(group["correct"]), int(group["n"]), float(group["target"]))) for group in groups
+    )
+
+
+def certificate_alert(block: Mapping | None) -> dict | None:
+    """The "certificate violated" alert of a block of days, or None when the certificate held.
+
+    ``block``: :func:`fraudcal.coverage.ticket_precision_block` over the judged day and the 6
+    before (None or no certificate row: nothing to judge). The alert says the numbers: how
+    many auto-tickets, how many were frauds, the realized precision with its 95 % Wilson
+    interval, the target(s) and the threshold(s) in force.
+    """
+    if not block or not block.get("recorded") or not certificate_rule(block.get("groups", ())):
+        return None
+    targets = [group["target"] for group in block["groups"] if certificate_rule([group])]
+    return {
+        "rule": CERTIFICATE_RULE,
+        "metric": CERTIFICATE_METRIC,
+        "value": block["rate"],
+        "threshold": min(targets),
+        "tickets": block["n"],
+        "frauds": block["correct"],
+        "wilson_low": block["wilson_low"],
+        "wilson_high": block["wilson_high"],
+        "targets": block["targets"],
+        "thresholds": block.get("thresholds", []),
+        "confidences": block.get("confidences", []),
+        "days": block.get("days", []),
+        "message": certificate_sentence(block),
+    }
+
+
+def certificate_sentence(block: Mapping) -> str:
+    """The auto-tickets of a block in one sentence: tickets, frauds, realized precision with CI, target, thresholds.
+
+    Examples
+    --------
+    >>> block = {"n": 40, "correct": 30, "rate": 0.75, "wilson_low": 0.598, "wilson_high": 0.858,
+    ...          "targets": [0.95], "confidences": [0.9], "thresholds": [0.873],
+    ...          "days": [{"day": "2025-02-04"}, {"day": "2025-02-10"}]}
+    >>> print(certificate_sentence(block))  # doctest: +NORMALIZE_WHITESPACE
+    40 auto-tickets on 2025-02-04..2025-02-10 (score \u2265 0.873), 30 of them frauds: realized precision
+    75.0 % (95 % Wilson interval 59.8\u201385.8 %); certified target 95 % (90 % confidence)
+    >>> print(certificate_sentence({**block, "n": 0, "correct": 0, "targets": [], "thresholds": []}))
+    0 auto-tickets on 2025-02-04..2025-02-10 (no auto-ticket threshold certified): nothing to measure
+    """
+    from fraudcal.coverage import percent
+
+    days = block.get("days") or []
+    span = f" on {days[0]['day']}..{days[-1]['day']}" if days else ""
+    thresholds = block.get("thresholds") or []
+    rule = (
+        f"score \u2265 {', '.join(f'{value:.3f}' for value in thresholds)}"
+        if thresholds
+        else "no auto-ticket threshold certified"
+    )
+    n, correct = int(block["n"]), int(block["correct"])
+    if n == 0:
+        return f"0 auto-tickets{span} ({rule}): nothing to measure"
+    if n == 1:
+        counted = "1 auto-ticket" + span + f" ({rule}), " + ("a fraud" if correct else "a legitimate case")
+    else:
+        counted = f"{n:,} auto-tickets{span} ({rule}), {correct:,} of them frauds"
+    low, high = percent(block["wilson_low"]), percent(block["wilson_high"])
+    return (
+        f"{counted}: realized precision {percent(block['rate'])} (95 % Wilson interval "
+        f"{low.removesuffix(' %')}\u2013{high}); certified target {_shares(block.get('targets', []))} "
+        f"({_shares(block.get('confidences', []))} confidence)"
+    )
+
+
+def _shares(values: Sequence[float]) -> str:
+    """``95 %`` or ``90-95 %`` for the distinct shares given (``?`` for none)."""
+    if not values:
+        return "?"
+    texts = [f"{value * 100:.3f}".rstrip("0").rstrip(".") for value in (min(values), max(values))]
+    return f"{texts[0]} %" if texts[0] == texts[1] else f"{texts[0]}\u2013{texts[1]} %"
+
+
 def class_coverage_metric(method: str, group: str, level: int | str) -> str:
     """The name of a method's per-class coverage in :func:`day_metrics` (``mondrian_coverage_fraud_90``)."""
     return f"{method}_coverage_{group}_{level}"
@@ -220,6 +315,7 @@ def evaluate_day(
     baseline_pr_auc: float,
     thresholds: DriftThresholds,
     recent_coverage: Mapping[str, Sequence[tuple[int, int]]],
+    certificate: Mapping | None = None,
 ) -> dict:
     """Apply every rule to one day's metrics; return fired rules, warnings and notes.
 
@@ -232,6 +328,11 @@ def evaluate_day(
         at ``thresholds.coverage_level`` on the consecutive days up to this one, oldest first
         (:func:`class_coverage_days`). The coverage rule judges each class on its own; an
         alert's metric is :func:`class_coverage_metric`.
+    certificate : dict, optional
+        The auto-tickets of the judged day and the 6 before under the certified thresholds in
+        force (:func:`fraudcal.coverage.ticket_precision_block`). Judged whatever the day's
+        label count (the Wilson interval carries the sample size): :func:`certificate_alert`.
+        Its figures are added to the notes when a certificate row exists.
 
     Returns
     -------
@@ -240,6 +341,23 @@ def evaluate_day(
         "notes": [...]}``; label-based rules are replaced by the note "not enough labels" on a
         day without enough labels.
     """
+    verdict = _label_and_score_rules(day, reference_days, baseline_pr_auc, thresholds, recent_coverage)
+    alert = certificate_alert(certificate)
+    if alert is not None:
+        verdict["alerts"].append(alert)
+    elif certificate and certificate.get("recorded"):
+        verdict["notes"].append(f"certificate not violated: {certificate_sentence(certificate)}")
+    return verdict
+
+
+def _label_and_score_rules(
+    day: dict,
+    reference_days: list[dict],
+    baseline_pr_auc: float,
+    thresholds: DriftThresholds,
+    recent_coverage: Mapping[str, Sequence[tuple[int, int]]],
+) -> dict:
+    """The rules of :func:`evaluate_day` other than the certificate rule."""
     alerts, warnings, notes = [], [], []
     labeled_enough = enough_labels(day["labeled"], day["frauds"])
     if psi_rule(day["psi"], thresholds.psi_alert):

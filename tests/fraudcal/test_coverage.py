@@ -10,11 +10,15 @@ from scipy.stats import binomtest
 
 from fraudcal.coverage import (
     automation,
+    certificate_positions,
+    certified_replay,
     coverage,
     interval_covers,
     label_set_mix,
+    realized_against_targets,
     report_status,
     threshold_replay,
+    triage_figures,
     version_figures,
     width_buckets,
     wilson_interval,
@@ -186,3 +190,169 @@ def test_findings_count_in_words_that_agree_with_the_number():
     assert "1 auto-tickets" not in findings and "false" not in findings.lower()
     assert figures["by_day"][0]["below_target"]
     assert "on 1 day: 2025-02-01" in findings and "1 days" not in findings
+
+
+# ----------------------------------------------------------------------------- certified triage
+
+Z95 = 1.959963984540054
+
+
+def _wilson_by_formula(k: int, n: int) -> tuple[float, float]:
+    p = k / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def _side(name, threshold, target):
+    return {
+        "side": name,
+        "certified": threshold is not None,
+        "threshold": threshold,
+        "target": target,
+        "confidence": 0.9,
+        "lower_bound": None,
+        "n_automated": 0,
+        "n_correct": 0,
+        "n_window": 100,
+        "candidates_tested": 1,
+        "reason": "certified" if threshold is not None else f"no {name} threshold",
+    }
+
+
+def _certificate(as_of, ticket, clear, ticket_target=0.95, clear_target=0.99):
+    return {
+        "as_of": np.datetime64(as_of, "us"),
+        "confidence": 0.9,
+        "status": "in_force",
+        "ticket": _side("ticket", ticket, ticket_target),
+        "clear": _side("clear", clear, clear_target),
+    }
+
+
+CERTIFICATES = [
+    _certificate("2025-02-01T00:00", 0.9, 0.05),
+    _certificate("2025-02-02T12:00", None, 0.02),  # no auto-ticket threshold certified
+    _certificate("2025-02-03T00:00", 0.4, 0.6, ticket_target=0.8),  # overlapping sides: review
+]
+
+
+def test_the_certificate_in_force_is_the_newest_with_as_of_at_or_before_the_prediction():
+    as_ofs = np.array([row["as_of"] for row in CERTIFICATES])
+    times = np.array(
+        ["2025-01-31T23:59", "2025-02-01T00:00", "2025-02-02T11:59", "2025-02-02T12:00", "2025-02-09"],
+        dtype="datetime64[us]",
+    )
+    assert certificate_positions(times, as_ofs).tolist() == [-1, 0, 0, 1, 2]
+    with pytest.raises(ValueError, match="strictly increasing"):
+        certificate_positions(times, as_ofs[::-1])
+
+
+def _plain_triage(when, p, y, certificates):
+    """Per day and in all, by a loop: tickets / frauds, cleared / legitimate, reviews, rows without a row in force."""
+    days = {}
+    for moment, score, fraud in zip(when, p, y, strict=True):
+        for key in (str(moment.astype("datetime64[D]")), "all"):
+            day = days.setdefault(key, dict.fromkeys(("n", "t", "tf", "c", "cl", "r", "none"), 0))
+            day["n"] += 1
+            chosen = None
+            for row in certificates:
+                if row["as_of"] <= moment:
+                    chosen = row
+            if chosen is None:
+                day["none"] += 1
+                continue
+            ticket = chosen["ticket"]["threshold"] if chosen["ticket"]["certified"] else None
+            clear = chosen["clear"]["threshold"] if chosen["clear"]["certified"] else None
+            above = ticket is not None and score >= ticket
+            below = clear is not None and score <= clear
+            if above and not below:
+                day["t"] += 1
+                day["tf"] += int(fraud)
+            elif below and not above:
+                day["c"] += 1
+                day["cl"] += int(not fraud)
+            else:
+                day["r"] += 1
+    return days
+
+
+def test_triage_figures_equal_a_plain_count_per_day():
+    rng = np.random.default_rng(5)
+    n = 4_000
+    when = np.datetime64("2025-01-31T00:00", "us") + np.sort(rng.integers(0, 5 * 86_400, n)) * np.timedelta64(1, "s")
+    p = rng.random(n)
+    y = rng.random(n) < p
+    days = np.arange(np.datetime64("2025-01-31"), np.datetime64("2025-02-07"))  # two days without predictions
+    figures = triage_figures(
+        model_version="v1", predicted_at=when, probabilities=p, labels=y, certificates=CERTIFICATES, days=days
+    )
+    expected = _plain_triage(when, p, y, CERTIFICATES)
+    assert [row["day"] for row in figures["by_day"]] == [str(day) for day in days]
+    empty = dict.fromkeys(("n", "t", "tf", "c", "cl", "r", "none"), 0)
+    for row in [*figures["by_day"], {**figures, "day": "all"}]:
+        day = expected.get(row["day"], empty)
+        assert (row["n"], row["without_certificate"], row["review"]["n"]) == (day["n"], day["none"], day["r"])
+        assert (row["ticket"]["n"], row["ticket"]["correct"]) == (day["t"], day["tf"])
+        assert (row["clear"]["n"], row["clear"]["correct"]) == (day["c"], day["cl"])
+        for figure, (k, total) in ((row["ticket"], (day["tf"], day["t"])), (row["clear"], (day["cl"], day["c"]))):
+            if total:
+                assert figure["rate"] == k / total
+                assert (figure["wilson_low"], figure["wilson_high"]) == pytest.approx(
+                    _wilson_by_formula(k, total), abs=1e-12
+                )
+            else:
+                assert figure["rate"] is None and figure["violated"] is False
+    by_day = {row["day"]: row for row in figures["by_day"]}
+    assert by_day["2025-01-31"]["certificates"] == [] and by_day["2025-02-02"]["certificates"] == [0, 1]
+    assert by_day["2025-02-06"]["certificates"] == [2] and by_day["2025-02-06"]["n"] == 0
+    assert figures["ticket"]["thresholds"] == [0.4, 0.9] and figures["ticket"]["certified_targets"] == [0.8, 0.95]
+    # Each ticket is judged against the target it was made under, one group per target.
+    groups = {group["target"]: group for group in figures["ticket"]["groups"]}
+    assert sum(group["n"] for group in groups.values()) == expected["all"]["t"]
+    assert figures["recorded"] and figures["with_certificate"] == n - expected["all"]["none"]
+
+
+def test_a_version_without_certificates_is_judged_by_nothing():
+    figures = triage_figures(
+        model_version="old",
+        predicted_at=np.array(["2025-02-01T10"], dtype="datetime64[us]"),
+        probabilities=[0.99],
+        labels=[1],
+        certificates=[],
+    )
+    assert figures["recorded"] is False and figures["without_certificate"] == 1 and figures["with_certificate"] == 0
+    assert figures["ticket"]["n"] == figures["clear"]["n"] == figures["review"]["n"] == 0
+    assert math.isnan(figures["review"]["share"]) and not figures["violated"]
+
+
+def test_a_certificate_is_violated_only_below_target_beyond_the_wilson_interval():
+    # 90 of 100 frauds against 0.95: Wilson upper 0.945 < 0.95, violated. 93 of 100: upper 0.966, not.
+    assert _wilson_by_formula(90, 100)[1] < 0.95 < _wilson_by_formula(93, 100)[1]
+    violated = realized_against_targets([True] * 90 + [False] * 10, [0.95] * 100)
+    held = realized_against_targets([True] * 93 + [False] * 7, [0.95] * 100)
+    assert violated["violated"] and not held["violated"]
+    # Two targets: the 0.8 tickets (8 of 10) hold, the 0.95 ones (90 of 100) do not.
+    mixed = realized_against_targets([True] * 98 + [False] * 12, [0.95] * 90 + [0.8] * 10 + [0.95] * 10)
+    assert mixed["targets"] == [0.8, 0.95] and mixed["violated"]
+    assert [(g["target"], g["n"], g["correct"], g["violated"]) for g in mixed["groups"]] == [
+        (0.8, 10, 8, False),
+        (0.95, 100, 90, True),
+    ]
+    assert (mixed["n"], mixed["correct"]) == (110, 98)
+
+
+def test_the_certified_replay_row_counts_like_the_replay():
+    rng = np.random.default_rng(8)
+    p = rng.random(500)
+    y = rng.random(500) < p
+    high = p >= 0.5
+    thresholds = np.where(np.arange(500) < 100, np.nan, np.where(np.arange(500) < 300, 0.9, 0.8))
+    clear = np.full(500, 0.85)  # overlaps the 0.8 threshold on [0.8, 0.85]: those go to review
+    row = certified_replay(p, high, y, thresholds, clear)
+    tickets = [i for i in range(500) if not math.isnan(thresholds[i]) and p[i] >= thresholds[i] and not p[i] <= 0.85]
+    assert row["auto_tickets"] == len(tickets)
+    assert row["legitimate_auto_tickets"] == sum(not y[i] for i in tickets)
+    assert row["missed_frauds"] == sum(bool(y[i]) and i not in tickets for i in range(500))
+    assert row["automation_rate"] == len(tickets) / int(high.sum())
+    assert row["thresholds"] == [0.8, 0.9] and row["without_threshold"] == 100

@@ -13,6 +13,8 @@ from fraudcal.drift import (
     DriftThresholds,
     average_precision,
     band_rule,
+    certificate_alert,
+    certificate_rule,
     class_coverage_days,
     coverage_rule,
     day_metrics,
@@ -239,4 +241,67 @@ def test_day_class_coverage_per_method_by_hand():
     # Residual at 90 (q = 0.125, rows 0-2; row 3 has none): legitimate 1 of 2, fraud 1 of 1, as coverage_fraud_90.
     assert metrics["class_coverage"]["residual"]["90"] == {
         "fraud": {"covered": 1, "n": 1}, "legitimate": {"covered": 1, "n": 2}
+    }
+
+
+# ----------------------------------------------------------------------------- the certificate rule
+
+
+def _block(tickets, frauds, target=0.95, recorded=True):
+    """A week's auto-tickets as fraudcal.coverage.ticket_precision_block gives them (counts by hand)."""
+    import fraudcal.coverage as coverage_module
+
+    as_of = np.datetime64("2025-02-01", "us")
+    certificates = (
+        [
+            {
+                "as_of": as_of,
+                "confidence": 0.9,
+                "ticket": {"certified": True, "threshold": 0.8, "target": target},
+                "clear": {"certified": False, "threshold": None, "target": 0.99},
+            }
+        ]
+        if recorded
+        else []
+    )
+    p = np.array([0.9] * tickets + [0.5] * 20)
+    y = np.array([1] * frauds + [0] * (tickets - frauds) + [0] * 20)
+    when = np.datetime64("2025-02-04T10", "us") + np.arange(p.size) * np.timedelta64(1, "h")
+    days = np.arange(np.datetime64("2025-02-04"), np.datetime64("2025-02-11"))
+    return coverage_module.ticket_precision_block(when, p, y, certificates, days)
+
+
+def test_the_certificate_rule_fires_only_below_target_beyond_the_wilson_interval():
+    # 90 of 100 against 0.95: Wilson upper 0.945, violated; 93 of 100: upper 0.966, held.
+    alert = certificate_alert(_block(100, 90))
+    assert alert["rule"] == "certificate violated" and alert["metric"] == "ticket_precision_7d"
+    assert (alert["tickets"], alert["frauds"], alert["value"], alert["threshold"]) == (100, 90, 0.9, 0.95)
+    assert alert["thresholds"] == [0.8] and alert["wilson_high"] < 0.95
+    assert sum(day["tickets"] for day in alert["days"]) == 100 and len(alert["days"]) == 7
+    assert alert["message"].startswith(
+        "100 auto-tickets on 2025-02-04..2025-02-10 (score \u2265 0.800), 90 of them frauds"
+    )
+    assert certificate_alert(_block(100, 93)) is None
+    assert certificate_alert(_block(0, 0)) is None  # no auto-ticket, nothing to judge
+    assert certificate_alert(_block(100, 0, recorded=False)) is None  # no certificate row: nothing was promised
+    assert certificate_rule([{"target": 0.95, "n": 1, "correct": 0}])  # one legitimate ticket is already beyond it
+    assert not certificate_rule([{"target": 0.95, "n": 1, "correct": 1}])
+
+
+def test_evaluate_day_adds_the_certificate_alert_whatever_the_days_labels():
+    reference = [_day()] * 28
+    classes = _classes((27, 30), (900, 1000))
+    loud = evaluate_day(_day(), reference, 0.5, DriftThresholds(), classes, _block(100, 90))
+    assert [alert["rule"] for alert in loud["alerts"]] == ["certificate violated"]
+    # A day with too few labels still has its week judged; "not enough labels" stays the first note.
+    sparse = evaluate_day(_day(labeled=20, frauds=0), reference, 0.5, DriftThresholds(), classes, _block(100, 90))
+    assert [alert["rule"] for alert in sparse["alerts"]] == ["certificate violated"]
+    assert sparse["notes"][0].startswith("not enough labels")
+    held = evaluate_day(_day(), reference, 0.5, DriftThresholds(), classes, _block(100, 93))
+    assert held["alerts"] == [] and held["notes"][0].startswith("certificate not violated: 100 auto-tickets")
+    # Without a certificate row (or without the figure), nothing is said about certificates.
+    assert evaluate_day(_day(), reference, 0.5, DriftThresholds(), classes, _block(100, 0, recorded=False)) == {
+        "alerts": [],
+        "warnings": [],
+        "notes": [],
     }

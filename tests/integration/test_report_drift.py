@@ -39,7 +39,7 @@ def load(db_url: str, config: SyntheticConfig) -> None:
     """The scenario's log, with no calibration set and no stored health (each scenario starts clean)."""
     with psycopg.connect(db_url) as conn:
         truncate_prediction_logs(conn)
-        conn.execute("TRUNCATE fraudcal.calibration_sets RESTART IDENTITY")
+        conn.execute("TRUNCATE fraudcal.calibration_sets, fraudcal.triage_certificates RESTART IDENTITY")
         conn.execute("DELETE FROM fraudcal.model_health_daily") if conn.execute(
             "SELECT to_regclass('fraudcal.model_health_daily')"
         ).fetchone()[0] else None
@@ -187,6 +187,7 @@ def test_the_coverage_rule_judges_the_default_methods_fraud_class(db_url):
     with psycopg.connect(db_url) as conn:
         apply_migrations(conn)
         conn.execute("DELETE FROM fraudcal.model_health_daily")
+        conn.execute("TRUNCATE fraudcal.triage_certificates")
         conn.commit()
     load_history(db_url, config, first_set_day=20, methods=("residual", "mondrian"))  # sets from 2025-01-21
     days = [date(2025, 1, 1) + timedelta(days=offset) for offset in range(21, 29)]

@@ -81,3 +81,50 @@ def test_a_digest_at_95_shows_95_percent_figures(smtp_sink):
     html = smtp_sink.messages[0].get_body(preferencelist=("html",)).get_content()
     assert "coverage of the 95 % intervals" in html and "0.9522" in html and "0.2522" in html
     assert "0.9011" not in html and "0.1011" not in html and "0.9933" not in html
+
+
+def _certificate_alert():
+    """A violated week: 8 of 10 auto-tickets frauds on the judged day, 30 of 40 the day before, none before that."""
+    import numpy as np
+
+    from fraudcal.coverage import ticket_precision_block
+    from fraudcal.drift import certificate_alert
+
+    as_of = np.datetime64("2025-01-01", "us")
+    certificates = [{"as_of": as_of, "confidence": 0.9, "ticket": {"certified": True, "threshold": 0.8, "target": 0.95},
+                     "clear": {"certified": False, "threshold": None, "target": 0.99}}]
+    when = np.array(["2025-02-09T08"] * 40 + ["2025-02-10T08"] * 10, dtype="datetime64[us]")
+    labels = [1] * 30 + [0] * 10 + [1] * 8 + [0] * 2
+    days = np.arange(np.datetime64("2025-02-04"), np.datetime64("2025-02-11"))
+    return certificate_alert(ticket_precision_block(when, [0.9] * 50, labels, certificates, days))
+
+
+def test_the_certificate_alert_chart_draws_each_days_precision_with_its_wilson_interval():
+    from fraudcal.coverage import wilson_interval
+
+    alert = _certificate_alert()
+    data = presentation.certificate_chart_data(alert)
+    assert data["days"] == [date(2025, 2, 9), date(2025, 2, 10)]  # days without an auto-ticket are left out
+    assert data["rates"] == [30 / 40, 8 / 10]
+    assert (data["lows"][0], data["highs"][0]) == wilson_interval(30, 40)
+    assert data["value"] == 38 / 50 and data["target"] == 0.95
+    assert presentation.draw_certificate_chart("v1", alert).startswith(b"\x89PNG")
+
+
+def test_the_alert_mail_says_the_certificate_numbers(db_url, smtp_sink):  # db_url: the schema, for the charts
+    from fraudcal_airflow.steps.drift_report import DriftRequest, notify
+
+    alert = _certificate_alert()
+    request = DriftRequest(
+        model_type="fraud_detector", model_versions=("v1",), source="fraud_log", reference_days=28,
+        thresholds=DriftThresholds(), recipients=("lead@example.com",), send_digest=False,
+    )
+    results = [{"model_version": "v1", "day": JUDGED.isoformat(), "metrics": {}, "alerts": [alert], "notes": []}]
+    subject = notify(request, results, "http://localhost:8080/run")
+    assert subject == "[ALERT] fraud_detector v1 (certificate violated) on 2025-02-10: retraining requested"
+    message = smtp_sink.messages[0]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert alert["message"].startswith("50 auto-tickets on 2025-02-04..2025-02-10 (score \u2265 0.800), 38 of them frauds")
+    assert alert["message"] in html
+    cids = {part["Content-ID"].strip("<>") for part in message.walk() if part["Content-ID"]}
+    assert cids == {presentation.alert_chart_name("v1", "ticket_precision_7d")}

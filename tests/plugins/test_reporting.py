@@ -372,3 +372,148 @@ def test_the_csv_carries_each_methods_per_class_coverage():
     assert (cells[("residual/90/fraud", "covered")], cells[("residual/90/fraud", "n")]) == ("0", "50")
     statuses = {r["row"]: r["value"] for r in table if r["table"] == "method_status" and r["column"] == "status"}
     assert statuses == {"residual": "red", "mondrian": "green", "venn_abers": "red"}  # no Venn-Abers set recorded
+
+
+# --------------------------------------------------------------------------- certified triage
+
+Z95 = 1.959963984540054
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """The 95 % Wilson score interval from its formula."""
+    import math
+
+    p = k / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def _ci(k: int, n: int) -> str:
+    low, high = _wilson(k, n)
+    return f"{k / n * 100:.1f} % (95 % CI {low * 100:.1f}\u2013{high * 100:.1f} %)"
+
+
+def _certificate(ticket, clear=None, as_of="2025-01-31T00:00", reason="no candidate reached the target"):
+    def side(name, threshold, target):
+        return {
+            "side": name, "certified": threshold is not None, "threshold": threshold, "target": target,
+            "confidence": 0.9, "lower_bound": None, "n_automated": 0, "n_correct": 0, "n_window": 1_000,
+            "candidates_tested": 3, "reason": "certified" if threshold is not None else reason,
+        }
+
+    return {"as_of": np.datetime64(as_of, "us"), "confidence": 0.9, "status": "in_force",
+            "ticket": side("ticket", ticket, 0.95), "clear": side("clear", clear, 0.99)}
+
+
+def _triage_rows(tickets: int, frauds: int, cleared: int = 0, reviews: int = 10) -> dict[str, np.ndarray]:
+    """``tickets`` scores of 0.97 (``frauds`` of them frauds), ``cleared`` of 0.01 (legitimate), ``reviews`` of 0.5."""
+    p = [0.97] * tickets + [0.01] * cleared + [0.5] * reviews
+    y = [1] * frauds + [0] * (tickets - frauds) + [0] * cleared + [0] * reviews
+    return _labeled(p, y, [score >= 0.5 for score in p])
+
+
+def _triage_figures(rows_by_version, certificates_by_version, **changes):
+    return _figures(rows_by_version, triage_by_version=certificates_by_version, **changes)
+
+
+def test_the_first_screen_sentence_for_many_one_and_no_auto_tickets():
+    figures = _triage_figures(
+        {"many": _triage_rows(412, 396, cleared=30), "one": _triage_rows(1, 1), "none": _triage_rows(0, 0)},
+        {"many": [_certificate(0.9, 0.02)], "one": [_certificate(0.9)], "none": [_certificate(0.98)]},
+    )
+    lines = {line["text"].split(":")[0]: line for version in figures["versions"] for line in report.triage_lines(version["triage"])}
+    texts = [line["text"] for version in figures["versions"] for line in report.triage_lines(version["triage"])]
+    assert f"many: 412 auto-tickets at a certified precision of \u2265 95 % (90 % confidence); realized {_ci(396, 412)}" in texts
+    assert f"one: 1 auto-ticket at a certified precision of \u2265 95 % (90 % confidence); realized {_ci(1, 1)}" in texts
+    assert (
+        "none: 0 auto-tickets at a certified precision of \u2265 95 % (90 % confidence); no labeled score reached the "
+        "threshold (score \u2265 0.980), so the realized precision cannot be measured"
+    ) in texts
+    assert f"many: 30 auto-cleared at a certified NPV of \u2265 99 % (90 % confidence); realized {_ci(30, 30)}" in texts
+    assert "many: 10 of the 452 labeled predictions judged by certified thresholds went to human review (2.2 %)" in texts
+    assert not any(line["alarm"] for line in lines.values())
+    # 396 of 412 = 96.1 %: on target within its interval, so nothing is red and the status is untouched.
+    plain = _figures({"many": _triage_rows(412, 396, cleared=30)})
+    assert _triage_figures({"many": _triage_rows(412, 396, cleared=30)}, {"many": [_certificate(0.9, 0.02)]})["status"] == plain["status"]
+
+
+def test_a_violated_certificate_is_red_on_the_first_screen_and_in_the_subject():
+    # 380 of 412 = 92.2 %: Wilson upper below 0.95, so the certificate is violated.
+    assert _wilson(380, 412)[1] < 0.95
+    rows = {"v1": _triage_rows(412, 380), "v2": _triage_rows(50, 50)}
+    figures = _triage_figures(rows, {"v1": [_certificate(0.9)], "v2": [_certificate(0.9)]})
+    v1 = next(version for version in figures["versions"] if version["model_version"] == "v1")
+    assert v1["status"] == "red" and v1["triage"]["violated"] and figures["status"] == "red"
+    sentence = (
+        f"v1: 412 auto-tickets at a certified precision of \u2265 95 % (90 % confidence); realized {_ci(380, 412)}: "
+        "certificate violated, the realized precision is below its target beyond the 95 % Wilson interval"
+    )
+    assert sentence in figures["findings"]
+    assert report.problems(figures)[0] == "v1: auto-ticket precision 92.2 % below the certified 95 % (certificate violated)"
+    html = report.render_html(figures, CONTEXT)
+    assert f'<li style="color:#b3261e;font-weight:bold;">{sentence}</li>' in html.replace("&lt;", "<")
+    screen = _text(html).split(" fraud_detector / v1 ")[0]
+    assert sentence in screen and "v2: 50 auto-tickets at a certified precision" in screen
+    assert '<li>v2: 50 auto-tickets' in html  # met: not red
+
+
+def test_no_certified_threshold_is_red_and_no_row_recorded_is_said():
+    figures = _triage_figures(
+        {"uncertified": _triage_rows(20, 20), "old": _triage_rows(20, 20)},
+        {"uncertified": [_certificate(None, reason="too few frauds in the window")]},
+    )
+    html = report.render_html(figures, CONTEXT)
+    sentence = (
+        "uncertified: no auto-ticket threshold certified: every HIGH/CRITICAL score went to human review "
+        "(too few frauds in the window)"
+    )
+    assert f'<li style="color:#b3261e;font-weight:bold;">{sentence}</li>' in html
+    assert "<li>old: no certified thresholds recorded</li>" in html
+    old = next(version for version in figures["versions"] if version["model_version"] == "old")
+    assert old["triage"]["recorded"] is False and "certified_replay" not in old
+    # Nothing promised, nothing violated: the status is what the coverage says.
+    assert figures["status"] == _figures({"uncertified": _triage_rows(20, 20), "old": _triage_rows(20, 20)})["status"]
+
+
+def test_predictions_before_the_first_certificate_are_said_not_judged():
+    figures = _triage_figures({"v1": _triage_rows(5, 5)}, {"v1": [_certificate(0.9, as_of="2025-03-01T00:00")]})
+    (line,) = report.triage_lines(figures["versions"][0]["triage"])
+    assert line == {
+        "text": "v1: no certified thresholds were in force for the 15 labeled predictions of this period "
+        "(the first took force at 2025-03-01T00:00:00 UTC)",
+        "alarm": False,
+    }
+
+
+def test_the_replay_table_marks_the_certified_rule_and_the_csv_keeps_the_triage():
+    import re
+
+    rows = _triage_rows(40, 38, cleared=5)
+    figures = _triage_figures({"v1": rows}, {"v1": [_certificate(0.9, 0.02)]})
+    html = report.render_html(figures, CONTEXT)
+    table = html.split("narrow threshold (width below)")[1].split("</table>")[0]
+    first = re.sub(r"<[^>]+>", " ", re.findall(r"<tr.*?</tr>", table, flags=re.S)[0])
+    assert "certified: score \u2265 0.900 (in force)" in first
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", re.findall(r"<tr.*?</tr>", table, flags=re.S)[0], flags=re.S)
+    # 40 tickets of the 50 HIGH/CRITICAL (the 0.97s and the 0.5s), 2 of the 40 legitimate, every fraud ticketed.
+    assert cells[1:] == ["40", "80.0&nbsp;%", "5.0&nbsp;%", "0"]
+    table = list(csv.DictReader(io.StringIO(report.figures_csv(figures))))
+    triage = {(r["row"], r["column"]): r["value"] for r in table if r["table"] == "triage"}
+    assert (triage[("all", "ticket_n")], triage[("all", "ticket_correct")]) == ("40", "38")
+    assert (triage[("all", "clear_n")], triage[("all", "review_n")]) == ("5", "10")
+    assert triage[("2025-02-01", "ticket_n")] == "40"
+    replay = {r["column"]: r["value"] for r in table if r["table"] == "certified_replay"}
+    assert (replay["auto_tickets"], replay["legitimate_auto_tickets"], replay["thresholds"]) == ("40", "2", "0.9")
+
+
+def test_a_broken_certificate_row_costs_only_the_triage_of_its_version():
+    broken = _certificate(0.9)
+    del broken["as_of"]
+    figures = _triage_figures({"v1": _triage_rows(10, 10), "v2": _triage_rows(10, 10)}, {"v1": [broken], "v2": [_certificate(0.9)]})
+    by_name = {version["model_version"]: version for version in figures["versions"]}
+    assert "error" in by_name["v1"]["triage"] and "coverage" in by_name["v1"]  # the coverage figures stay
+    assert by_name["v1"]["status"] == "red"
+    assert any(f.startswith("v1: certified triage could not be measured (KeyError") for f in figures["findings"])
+    assert not by_name["v2"]["triage"]["violated"]
+    report.render_html(figures, CONTEXT)  # renders

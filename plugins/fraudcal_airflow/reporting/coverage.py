@@ -33,8 +33,10 @@ def build_figures(
     default_method: str,
     method_ages: Mapping[str, Mapping[str, float]] | None = None,
     venn_abers_by_version: Mapping[str, tuple[Any, list[dict[str, Any]]]] | None = None,
+    triage_by_version: Mapping[str, list[dict[str, Any]]] | None = None,
+    period: tuple[date, date] | None = None,
 ) -> dict[str, Any]:
-    """Per-version figures (core), the methods side by side, the status and the pooled headline.
+    """Per-version figures (core), the methods side by side, the certified triage, the status and the headline.
 
     Parameters
     ----------
@@ -49,6 +51,13 @@ def build_figures(
     venn_abers_by_version : dict, optional
         Per version, ``(as_ofs, levels)`` of the Venn-Abers sets in force in the period
         (:func:`fraudcal_airflow.db.calibration_sets.sets_in_force_during`).
+    triage_by_version : dict, optional
+        Per version, the triage certificate rows in force in the period, oldest first
+        (:func:`fraudcal_airflow.db.triage.in_force_during`; ``[]``: none recorded). Absent:
+        the report has no certified-triage part. A violated certificate makes the version red.
+    period : (date, date), optional
+        The report's inclusive days: the triage table lists each of them (default: the days
+        with a labeled prediction).
     """
     import numpy as np
 
@@ -121,6 +130,8 @@ def build_figures(
             default_method=default_method,
             comparison=comparison,
         )
+        if triage_by_version is not None:
+            _add_triage(figures, rows, list(triage_by_version.get(version, [])), usable, period)
         figures["unusable_probability"] = unusable
         if unusable:
             figures["findings"].append(
@@ -173,6 +184,51 @@ def failed_version(model_version: str, error: Exception, labeled: int, newest_se
     }
 
 
+def _add_triage(
+    figures: dict[str, Any],
+    rows: dict[str, Any],
+    certificates: list[dict[str, Any]],
+    usable: Any,
+    period: tuple[date, date] | None,
+) -> None:
+    """Add the certified triage of one version to its figures: the core's figures, the certified row
+    of the threshold replay (over the replay's own predictions, ``usable``), and a violated
+    certificate as a red finding. A failure here is the version's red finding, never the report's end."""
+    import numpy as np
+
+    from fraudcal.coverage import certified_replay, triage_figures, triage_in_force
+
+    version = figures["model_version"]
+    days = None
+    if period is not None:
+        days = np.arange(np.datetime64(period[0], "D"), np.datetime64(period[1], "D") + np.timedelta64(1, "D"))
+    try:
+        triage = triage_figures(
+            model_version=version,
+            predicted_at=rows["predicted_at"],
+            probabilities=rows["probability"],
+            labels=rows["label"],
+            certificates=certificates,
+            days=days,
+        )
+        columns = triage_in_force(rows["predicted_at"], certificates)
+        if triage["recorded"]:
+            figures["certified_replay"] = certified_replay(
+                rows["probability"][usable],
+                rows["high_risk"][usable],
+                rows["label"][usable],
+                columns["ticket_threshold"][usable],
+                columns["clear_threshold"][usable],
+            )
+    except Exception as error:  # noqa: BLE001 - the coverage figures stay; the triage says it failed
+        triage = {"model_version": version, "error": f"{type(error).__name__}: {error}"}
+    figures["triage"] = triage
+    for line in triage_lines(triage):
+        if line["alarm"] and (triage.get("error") or triage.get("violated")):
+            figures["findings"].append(line["text"])
+            figures["status"] = "red"
+
+
 #: What each method's output is called in the headline, findings and tables.
 METHOD_NOUNS = {
     RESIDUAL_METHOD: "intervals",
@@ -218,6 +274,7 @@ def problems(figures: dict[str, Any]) -> list[str]:
     judged = [(v, entry) for v, entry in judged if entry is not None]
     measured = [(v, entry) for v, entry in judged if entry.get("n") and "coverage" in entry]
     red: list[str] = [f"{v['model_version']} could not be measured" for v in versions if "error" in v]
+    red.extend(certificate_problems(versions))
     amber: list[str] = []
     for group, words, found in (
         ("fraud", "confirmed frauds", red),
@@ -495,6 +552,203 @@ def _legitimate_sentence(total: int, legitimate: int, noun: str, nouns: str, sha
     return f"{counted}: {share}."
 
 
+# ----------------------------------------------------------------------------- certified triage
+
+
+def share_text(values: list[float]) -> str:
+    """``95 %`` for one share, ``90\u201395 %`` for several, ``?`` for none (targets, confidences).
+
+    Examples
+    --------
+    >>> share_text([0.95]), share_text([0.9, 0.995]), share_text([])
+    ('95 %', '90\u201399.5 %', '?')
+    """
+    if not values:
+        return "?"
+    low, high = (f"{value * 100:.3f}".rstrip("0").rstrip(".") for value in (min(values), max(values)))
+    return f"{low} %" if low == high else f"{low}\u2013{high} %"
+
+
+def interval_text(figure: dict[str, Any]) -> str:
+    """``96.1 % (95 % CI 93.8\u201397.6 %)``: a realized rate with its 95 % Wilson interval."""
+    from fraudcal.coverage import percent
+
+    low, high = percent(figure["wilson_low"]), percent(figure["wilson_high"])
+    return f"{percent(figure['rate'])} (95 % CI {low.removesuffix(' %')}\u2013{high})"
+
+
+def _thresholds_text(values: list[float], sign: str) -> str:
+    return " or ".join(f"{sign} {value:.3f}" for value in values)
+
+
+def _uncertified_reasons(triage: dict[str, Any], side: str) -> list[str]:
+    """The distinct reasons of the rows in force that did not certify ``side``."""
+    reasons = []
+    for certificate in triage.get("certificates", []):
+        entry = certificate[side]
+        if not entry["certified"] and entry.get("reason") and entry["reason"] not in reasons:
+            reasons.append(entry["reason"])
+    return reasons
+
+
+def triage_lines(triage: dict[str, Any]) -> list[dict[str, Any]]:
+    """The first screen's sentences on one version's certified triage: ``{"text", "alarm"}``.
+
+    The auto-tickets (how many, at what certified precision, realized with its 95 % Wilson
+    interval), the auto-cleared (the same with the NPV) and the human review load. ``alarm``
+    (shown in red): a certificate violated (realized below target beyond its Wilson interval),
+    no auto-ticket threshold certified, or the triage could not be measured.
+    """
+    from fraudcal.coverage import percent, plural
+
+    name = triage["model_version"]
+    if "error" in triage:
+        return [{"text": f"{name}: certified triage could not be measured ({triage['error']})", "alarm": True}]
+    if not triage["recorded"]:
+        return [{"text": f"{name}: no certified thresholds recorded", "alarm": False}]
+    if not triage["with_certificate"]:
+        first = triage["certificates"][0]["as_of"] if triage["certificates"] else "?"
+        return [
+            {
+                "text": f"{name}: no certified thresholds were in force for the {plural(triage['n'], 'labeled prediction')} "
+                f"of this period (the first took force at {first} UTC)",
+                "alarm": False,
+            }
+        ]
+    lines = []
+    ticket, clear, review = triage["ticket"], triage["clear"], triage["review"]
+    if not ticket["under_certificate"]:
+        reasons = _uncertified_reasons(triage, "ticket")
+        lines.append(
+            {
+                "text": f"{name}: no auto-ticket threshold certified: every HIGH/CRITICAL score went to human review"
+                + (f" ({'; '.join(reasons)})" if reasons else ""),
+                "alarm": True,
+            }
+        )
+    else:
+        text = (
+            f"{name}: {plural(ticket['n'], 'auto-ticket')} at a certified precision of \u2265 "
+            f"{share_text(ticket['certified_targets'])} ({share_text(ticket['confidences'])} confidence)"
+        )
+        if ticket["n"]:
+            text += f"; realized {interval_text(ticket)}"
+        else:
+            rule = _thresholds_text(ticket["thresholds"], "score \u2265")
+            text += f"; no labeled score reached the threshold ({rule}), so the realized precision cannot be measured"
+        if ticket["violated"]:
+            text += ": certificate violated, the realized precision is below its target beyond the 95 % Wilson interval"
+        uncertified = triage["with_certificate"] - ticket["under_certificate"]
+        if uncertified:
+            reasons = _uncertified_reasons(triage, "ticket")
+            text += (
+                f"; {plural(uncertified, 'more labeled prediction')} had no certified auto-ticket threshold in force"
+                + (f" ({'; '.join(reasons)})" if reasons else "")
+                + ": their HIGH/CRITICAL scores went to human review"
+            )
+        lines.append({"text": text, "alarm": ticket["violated"]})
+    if not clear["under_certificate"]:
+        reasons = _uncertified_reasons(triage, "clear")
+        lines.append(
+            {
+                "text": f"{name}: no auto-clear threshold certified: nothing was auto-cleared"
+                + (f" ({'; '.join(reasons)})" if reasons else ""),
+                "alarm": False,
+            }
+        )
+    else:
+        text = (
+            f"{name}: {clear['n']:,} auto-cleared at a certified NPV of \u2265 {share_text(clear['certified_targets'])} "
+            f"({share_text(clear['confidences'])} confidence)"
+        )
+        text += f"; realized {interval_text(clear)}" if clear["n"] else "; none to measure"
+        if clear["violated"]:
+            text += ": certificate violated, the realized NPV is below its target beyond the 95 % Wilson interval"
+        lines.append({"text": text, "alarm": clear["violated"]})
+    text = (
+        f"{name}: {review['n']:,} of the {plural(triage['with_certificate'], 'labeled prediction')} judged by "
+        f"certified thresholds went to human review ({percent(review['share'])})"
+    )
+    if triage["without_certificate"]:
+        text += f"; {triage['without_certificate']:,} more were made before any certified threshold took force"
+    lines.append({"text": text, "alarm": False})
+    return lines
+
+
+def certificate_problems(versions: list[dict[str, Any]]) -> list[str]:
+    """Short phrases for the subject and banner: each violated certificate, with its realized rate."""
+    from fraudcal.coverage import percent
+
+    found = []
+    for version in versions:
+        triage = version.get("triage") or {}
+        if "error" in triage:
+            found.append(f"{version['model_version']}: certified triage could not be measured")
+            continue
+        for side, words in (("ticket", "auto-ticket precision"), ("clear", "auto-clear NPV")):
+            entry = triage.get(side)
+            if entry and entry["violated"]:
+                targets = share_text([group["target"] for group in entry["groups"] if group["violated"]])
+                found.append(
+                    f"{version['model_version']}: {words} {percent(entry['rate'])} below the certified {targets} "
+                    "(certificate violated)"
+                )
+    return found
+
+
+def _certificate_cell(triage: dict[str, Any], indices: list[int], side: str) -> str:
+    """The thresholds in force on one day of one side, as the triage table writes them."""
+    if not indices:
+        return "none in force"
+    sign = "\u2265" if side == "ticket" else "\u2264"
+    parts = []
+    for index in indices:
+        entry = triage["certificates"][index][side]
+        part = (
+            f"{sign} {entry['threshold']:.3f} (target {share_text([entry['target']])})"
+            if entry["certified"]
+            else "not certified"
+        )
+        if not parts or parts[-1] != part:
+            parts.append(part)
+    return ", then ".join(parts)
+
+
+def triage_day_rows(triage: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-day rows of the certified-triage table of one version, then the period's total."""
+    if "error" in triage or not triage.get("recorded"):
+        return []
+    rows = []
+    for day in triage["by_day"]:
+        rows.append(
+            {
+                "day": day["day"],
+                "ticket_rule": _certificate_cell(triage, day["certificates"], "ticket"),
+                "clear_rule": _certificate_cell(triage, day["certificates"], "clear"),
+                **{key: day[key] for key in ("n", "without_certificate", "ticket", "clear", "review")},
+                "total": False,
+            }
+        )
+    rows.append(
+        {
+            "day": "all days",
+            "ticket_rule": _thresholds_text(triage["ticket"]["thresholds"], "\u2265") or "not certified",
+            "clear_rule": _thresholds_text(triage["clear"]["thresholds"], "\u2264") or "not certified",
+            **{key: triage[key] for key in ("n", "without_certificate", "ticket", "clear", "review")},
+            "total": True,
+        }
+    )
+    return rows
+
+
+def certified_replay_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The threshold replay's certified row as the table shows it (None: no certificate recorded)."""
+    if row is None:
+        return None
+    rule = _thresholds_text(row["thresholds"], "score \u2265") or "no threshold certified"
+    return {**row, "label": f"certified: {rule}"}
+
+
 #: Columns of a replay row that make its outcome; thresholds with equal values merge into one row.
 REPLAY_OUTCOME = ("auto_tickets", "legitimate_auto_tickets", "missed_frauds")
 
@@ -542,9 +796,22 @@ GLOSSARY = (
     ),
     (
         "auto-ticket",
-        "auto-ticket: a HIGH/CRITICAL prediction whose interval is narrower than {narrow_threshold:g} (residual), "
-        "or whose Mondrian label set is {{1}}, which opens a ticket without a human look; any other goes to human "
-        "review",
+        "auto-ticket: a ticket opened without a human look; in the methods' tables, for a HIGH/CRITICAL prediction "
+        "whose interval is narrower than {narrow_threshold:g} (residual) or whose Mondrian label set is {{1}}; under "
+        "the triage thresholds (where recorded), for a score at or above the auto-ticket threshold; any other goes "
+        "to human review",
+    ),
+    (
+        "certified",
+        "certified threshold: chosen on a calibration window (Learn-Then-Test, exact binomial tests) so that, with "
+        "the stated confidence, at least the target share of the auto-tickets (every score at or above it) are "
+        "frauds (precision); an auto-clear threshold likewise for the share of legitimate cases among the "
+        "auto-cleared (every score at or below it; NPV); every other score goes to human review",
+    ),
+    (
+        "% CI",
+        "95 % CI: the 95 % Wilson interval of a realized share; a certificate is violated when even its upper end "
+        "is below the certified target",
     ),
     (
         "Mondrian",
@@ -674,11 +941,14 @@ def render_html(figures: dict[str, Any], context: dict[str, Any]) -> str:
         if version.get("n"):
             version["automation_sentences"] = automation_sentences(version["automation"], version["narrow_threshold"])
             version["replay_rows"] = replay_rows(version["threshold_replay"], version["narrow_threshold"])
+        version["certified_row"] = certified_replay_row(version.get("certified_replay"))
+        version["triage_rows"] = triage_day_rows(version["triage"]) if version.get("triage") else []
         if version.get("comparison"):
             version["method_rows"] = method_rows(version["comparison"], figures.get("default_method"))
             version["decision_rows"] = decision_rows(version["comparison"], figures.get("default_method"))
     line = headline(figures)
     trust = trust_sentences(figures)
+    triage = [entry for version in versions if version.get("triage") for entry in triage_lines(version["triage"])]
     other_findings = figures.get("other_findings", [])
     return render_template(
         "coverage_report.html.j2",
@@ -687,10 +957,11 @@ def render_html(figures: dict[str, Any], context: dict[str, Any]) -> str:
         headline=line,
         question=trust_question(figures),
         trust=trust,
+        triage=triage,
         findings=figures["findings"],
         other_findings=other_findings,
         glossary=glossary(
-            [line, *trust, *figures["findings"], *other_findings],
+            [line, *trust, *(entry["text"] for entry in triage), *figures["findings"], *other_findings],
             level=figures["level"],
             narrow_threshold=figures["narrow_threshold"],
             measured=any(version.get("n") for version in versions),
@@ -779,7 +1050,37 @@ def figures_csv(figures: dict[str, Any]) -> str:
         for column, value in version.get("label_sets", {}).items():
             writer.writerow(["label_sets", name, "", column, value])
         _comparison_csv(writer, name, version.get("comparison"))
+        _triage_csv(writer, name, version.get("triage"), version.get("certified_replay"))
     return buffer.getvalue()
+
+
+#: The figures of one side of the certified triage the CSV keeps, per day and for the period.
+TRIAGE_CSV_COLUMNS = ("n", "correct", "rate", "wilson_low", "wilson_high", "violated", "thresholds", "certified_targets")
+
+
+def _triage_csv(writer: Any, name: str, triage: dict[str, Any] | None, replay: dict[str, Any] | None) -> None:
+    """The certified triage of one version: ``triage`` (row = day, or ``all``) and ``certified_replay``."""
+    if not triage:
+        return
+    if "error" in triage:
+        writer.writerow(["triage", name, "all", "error", triage["error"]])
+        return
+    writer.writerow(["triage", name, "all", "recorded", triage["recorded"]])
+    for row_name, entry in [*((day["day"], day) for day in triage.get("by_day", [])), ("all", triage)]:
+        for column in ("n", "with_certificate", "without_certificate"):
+            writer.writerow(["triage", name, row_name, column, entry[column]])
+        for side in ("ticket", "clear"):
+            for column in TRIAGE_CSV_COLUMNS:
+                value = entry[side][column]
+                if isinstance(value, list):
+                    value = " ".join(str(float(item)) for item in value)
+                writer.writerow(["triage", name, row_name, f"{side}_{column}", value])
+        writer.writerow(["triage", name, row_name, "review_n", entry["review"]["n"]])
+        writer.writerow(["triage", name, row_name, "review_share", entry["review"]["share"]])
+    for column, value in (replay or {}).items():
+        if isinstance(value, list):
+            value = " ".join(str(float(item)) for item in value)
+        writer.writerow(["certified_replay", name, "certified", column, value])
 
 
 def _comparison_csv(writer: Any, name: str, comparison: dict[str, Any] | None) -> None:

@@ -7,7 +7,9 @@ An alert chart shows the metric's daily values, the judged day, the alert thresh
 rule has one, and a *reference band*: the mean +- ``band_sigmas`` sd of the metric over the
 reference days only (the days before the judged day; for the trailing-week PR-AUC, the days
 before its 7-day block), the days the band rule itself compares with, clipped to the values
-the metric can take (PSI is never negative; rates, AUCs and KS lie in [0, 1]).
+the metric can take (PSI is never negative; rates, AUCs and KS lie in [0, 1]). The certificate
+alert's chart is drawn from the alert's own per-day counts (the auto-tickets' precision under the
+thresholds in force each day, with Wilson bars, and the certified target): nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -247,6 +249,7 @@ def alert_charts(
     conn: psycopg.Connection, model_type: str, results: list[dict], reference_days: int, band_sigmas: float
 ) -> dict[str, bytes]:
     """PNG time series (value, reference band, threshold) of every metric an alert names."""
+    from fraudcal.drift import CERTIFICATE_RULE
     from fraudcal_airflow.steps.drift_report import PR_AUC_BLOCK_DAYS
 
     charts = {}
@@ -260,6 +263,11 @@ def alert_charts(
             day + timedelta(days=1),
         )
         for alert in result["alerts"]:
+            if alert["rule"] == CERTIFICATE_RULE:
+                charts[alert_chart_name(result["model_version"], alert["metric"])] = draw_certificate_chart(
+                    result["model_version"], alert
+                )
+                continue
             data = alert_chart_data(rows, result, alert, reference_days, band_sigmas)
             charts[alert_chart_name(result["model_version"], alert["metric"])] = draw_alert_chart(
                 data, alert["metric"], band_sigmas
@@ -286,6 +294,47 @@ def draw_alert_chart(data: dict[str, Any], metric: str, band_sigmas: float) -> b
         axis.set_ylim(bottom=floor)
     axis.set_title(data["title"], fontsize=10)
     axis.legend(fontsize=7)
+    axis.tick_params(labelsize=7)
+    figure.autofmt_xdate()
+    return figure_png(figure)
+
+
+def certificate_chart_data(alert: dict[str, Any]) -> dict[str, Any]:
+    """What the certificate alert's chart draws: per day the auto-tickets' precision with its 95 %
+    Wilson interval (days without an auto-ticket left out), the week's pooled value and the target."""
+    from fraudcal.coverage import wilson_interval
+
+    days, rates, lows, highs = [], [], [], []
+    for entry in alert.get("days", []):
+        if not entry["tickets"]:
+            continue
+        low, high = wilson_interval(entry["frauds"], entry["tickets"])
+        days.append(date.fromisoformat(entry["day"]))
+        rates.append(entry["frauds"] / entry["tickets"])
+        lows.append(low)
+        highs.append(high)
+    return {"days": days, "rates": rates, "lows": lows, "highs": highs, "value": alert["value"],
+            "week": (alert["wilson_low"], alert["wilson_high"]), "target": alert["threshold"]}
+
+
+def draw_certificate_chart(model_version: str, alert: dict[str, Any]) -> bytes:
+    """The certificate alert's chart (PNG): daily auto-ticket precision with Wilson bars, the week's value, the target."""
+    data = certificate_chart_data(alert)
+    figure, axis = new_figure(6.8, 2.6)
+    if data["days"]:
+        errors = [
+            [rate - low for rate, low in zip(data["rates"], data["lows"], strict=True)],
+            [high - rate for rate, high in zip(data["rates"], data["highs"], strict=True)],
+        ]
+        axis.errorbar(data["days"], data["rates"], yerr=errors, fmt="o", color="#1a5fb4", capsize=3,
+                      label="auto-tickets' precision per day (bars: 95 % Wilson interval)")
+    low, high = data["week"]
+    axis.axhspan(low, high, color="#b3261e", alpha=0.12,
+                 label=f"the 7 days: {data['value'] * 100:.1f} % (95 % Wilson {low * 100:.1f}\u2013{high * 100:.1f} %)")
+    axis.axhline(data["target"], color="#b3261e", linestyle="--", label=f"certified target {data['target'] * 100:g} %")
+    axis.set_ylim(-0.03, 1.03)
+    axis.set_title(f"{model_version}: auto-ticket precision (certificate violated)", fontsize=10)
+    axis.legend(fontsize=7, loc="lower left")
     axis.tick_params(labelsize=7)
     figure.autofmt_xdate()
     return figure_png(figure)

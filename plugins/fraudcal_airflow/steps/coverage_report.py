@@ -3,8 +3,11 @@
 The figures are the core's (:func:`fraudcal.coverage.version_figures` for the residual
 intervals, :func:`fraudcal.comparison.compare_methods` for the methods side by side) over one
 binary COPY per version, which carries the residual and the Mondrian sets in force, plus one
-small query per version for the Venn-Abers sets in force in the period. The status follows the
-Param ``default_method``. Presentation is :mod:`fraudcal_airflow.reporting.coverage`;
+small query per version for the Venn-Abers sets in force in the period, and one for the
+certified triage thresholds in force in it (:func:`fraudcal_airflow.db.triage.in_force_during`;
+each prediction judged with the thresholds in force when it was made,
+:func:`fraudcal.coverage.triage_figures`). The status follows the Param ``default_method``, and
+is red when a certificate was violated. Presentation is :mod:`fraudcal_airflow.reporting.coverage`;
 archiving and mail are shared with the drift report.
 """
 
@@ -98,6 +101,7 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
     from fraudcal_airflow.db import prediction_log
     from fraudcal_airflow.db.calibration_sets import newest_set_ages, sets_in_force_during
     from fraudcal_airflow.db.migrations import apply_migrations
+    from fraudcal_airflow.db.triage import in_force_during
     from fraudcal_airflow.reporting import coverage as report
     from fraudcal_airflow.reporting.archive import archive_report
     from fraudcal_airflow.reporting.mail import run_url
@@ -126,6 +130,9 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
                 version: sets_in_force_during(conn, model_type, version, VENN_ABERS_METHOD, time_from, time_to)
                 for version in versions
             }
+            triage = {
+                version: in_force_during(conn, model_type, version, time_from, time_to) for version in versions
+            }
             ages = {method: newest_set_ages(conn, model_type, versions, method, now) for method in METHODS}
             figures = report.build_figures(
                 rows,
@@ -136,6 +143,8 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
                 default_method=params["default_method"],
                 method_ages=ages,
                 venn_abers_by_version=venn_abers,
+                triage_by_version=triage,
+                period=(first, last),
             )
             subject = report.subject_line(figures, model_type, versions, first, last)
             charts = report.render_charts(figures)

@@ -5,14 +5,17 @@ the day's labeled outcomes with the residual and Mondrian sets in force (coverag
 and class, PR-AUC, ...), one row in ``fraudcal.model_health_daily``; then the alert rules of
 :mod:`fraudcal.drift` against the reference days' stored rows. The coverage rule judges the
 Param ``default_method``'s coverage of confirmed frauds and of legitimate cases, each on the
-day and the two calendar days before it (a day not stored counts as not measured).
+day and the two calendar days before it (a day not stored counts as not measured). The
+certificate rule judges the auto-tickets of the judged day and the 6 before under the certified
+thresholds in force when each prediction was made, computed on the fly from the prediction log
+and ``fraudcal.triage_certificates`` (:func:`certificate_block`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fraudcal.defaults import DEFAULT_METHOD, SUPPORTED_LEVELS
@@ -103,22 +106,56 @@ def compute_day(
     )
 
 
+def block_range(day: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the trailing week that ends with ``day`` (UTC): the PR-AUC and certificate rules' days."""
+    return midnight(day) - timedelta(days=PR_AUC_BLOCK_DAYS - 1), midnight(day) + timedelta(days=1)
+
+
 def pr_auc_block_and_baseline(
-    copy_conn: Any, source: str, model_type: str, version: str, day: date, reference_days: int
+    copy_conn: Any,
+    source: str,
+    model_type: str,
+    version: str,
+    day: date,
+    reference_days: int,
+    block_rows: dict | None = None,
 ) -> tuple[float, float]:
-    """PR-AUC of the last 7 days (this day included) and of the reference days before them."""
+    """PR-AUC of the last 7 days (this day included) and of the reference days before them.
+
+    ``block_rows``: the week's labeled predictions when already read (:func:`_in_force`).
+    """
     from fraudcal.drift import average_precision
 
-    block_start = midnight(day) - timedelta(days=PR_AUC_BLOCK_DAYS - 1)
-    windows = {
-        "block": (block_start, midnight(day) + timedelta(days=1)),
-        "baseline": (block_start - timedelta(days=reference_days), block_start),
-    }
-    values = {}
-    for name, (start, end) in windows.items():
-        rows = _in_force(copy_conn, source, model_type, version, start, end)
-        values[name] = average_precision(rows["probability"], rows["label"])
-    return values["block"], values["baseline"]
+    block_start, block_end = block_range(day)
+    if block_rows is None:
+        block_rows = _in_force(copy_conn, source, model_type, version, block_start, block_end)
+    baseline = _in_force(copy_conn, source, model_type, version, block_start - timedelta(days=reference_days), block_start)
+    return (
+        average_precision(block_rows["probability"], block_rows["label"]),
+        average_precision(baseline["probability"], baseline["label"]),
+    )
+
+
+def certificate_block(
+    conn: psycopg.Connection, model_type: str, version: str, day: date, block_rows: dict
+) -> dict[str, Any]:
+    """The week's auto-tickets under the certified thresholds in force each day (the certificate rule's figure).
+
+    Each labeled prediction of the judged day and the 6 before is judged with the thresholds in
+    force when it was made (:func:`fraudcal_airflow.db.triage.in_force_during`), computed on the
+    fly from the prediction log and the triage table (nothing stored).
+    """
+    import numpy as np
+
+    from fraudcal.coverage import ticket_precision_block
+    from fraudcal_airflow.db.triage import in_force_during
+
+    start, end = block_range(day)
+    certificates = in_force_during(conn, model_type, version, start, end)
+    days = np.arange(np.datetime64(start.date(), "D"), np.datetime64(day, "D") + np.timedelta64(1, "D"))
+    return ticket_precision_block(
+        block_rows["predicted_at"], block_rows["probability"], block_rows["label"], certificates, days
+    )
 
 
 def _nan_from_none(row: dict) -> dict:
@@ -145,9 +182,11 @@ def monitor_day(
     from fraudcal_airflow.reporting.render import json_ready
 
     metrics = compute_day(copy_conn, source, model_type, version, day, reference_days)
+    block_rows = _in_force(copy_conn, source, model_type, version, *block_range(day))
     metrics["pr_auc_7d"], baseline = pr_auc_block_and_baseline(
-        copy_conn, source, model_type, version, day, reference_days
+        copy_conn, source, model_type, version, day, reference_days, block_rows
     )
+    certificate = certificate_block(conn, model_type, version, day, block_rows)
     history = [
         _nan_from_none(row) for row in stored_days(conn, model_type, version, day - timedelta(days=reference_days), day)
     ]
@@ -156,7 +195,7 @@ def monitor_day(
     days = [stored.get(day - timedelta(days=back)) for back in (2, 1)] + [metrics]
     level, method = thresholds.coverage_level, thresholds.coverage_method
     recent = {group: class_coverage_days(days, method, level, group) for group in COVERAGE_CLASSES}
-    verdict = evaluate_day(metrics, history, baseline, thresholds, recent)
+    verdict = evaluate_day(metrics, history, baseline, thresholds, recent, certificate)
     metrics["pr_auc_baseline"] = baseline
     metrics["coverage_method"] = method
     values = json_ready({**metrics, "model_type": model_type, "model_version": version, "day": day, "run_id": run_id})
@@ -167,7 +206,13 @@ def monitor_day(
         verdict["notes"] + [f"warning: {w['rule']} {w['value']:.3f} > {w['threshold']}" for w in verdict["warnings"]]
     )
     upsert_day(conn, values)
-    return {"model_version": version, "day": day.isoformat(), "metrics": json_ready(metrics), **json_ready(verdict)}
+    return {
+        "model_version": version,
+        "day": day.isoformat(),
+        "metrics": json_ready(metrics),
+        "certificate": json_ready(certificate),
+        **json_ready(verdict),
+    }
 
 
 def monitor(request: DriftRequest, run: RunInfo) -> list[dict[str, Any]]:
