@@ -42,7 +42,9 @@ count, which may exceed ``N_j``); candidates that collapse onto one threshold ar
   probability at least 1/2, or the largest ``M_e <= n`` when the window is too small for that,
   and none when ``M_0 > n``. At confidence 0.90: ``N_1`` = 52 rows for a target of 0.90, 105
   for 0.95, 531 for 0.99 and 5,321 for 0.999 (``M_0`` = 22, 45, 230 and 2,302: an NPV of 0.999
-  needs at least 2,302 cleared rows without a fraud).
+  needs at least 2,302 cleared rows without a fraud). ``N_1`` is never below
+  :data:`MIN_FIRST_COUNT` = 50 rows (or ``n``): at a low target the rule alone starts at a few
+  rows (5 at 0.40), where one legitimate case among the very top scores ends the walk.
 - **Then about every 0.5 %.** ``N_{j+1} = N_j + max(1, N_j // 200)`` up to ``n`` (every count
   up to 200 rows, then steps of 0.5 %), ending at ``n``. Measured on 300 simulated windows
   (``tests/fraudcal/test_triage_simulation.py``): testing every count and the 0.5 % grid both
@@ -151,6 +153,11 @@ TICKET_SIDE, CLEAR_SIDE = "ticket", "clear"
 CANDIDATE_STEP_DIVISOR = 200
 #: The first candidate must certify a true rate halfway between the target and 1 with this probability.
 FIRST_CANDIDATE_POWER = 0.5
+#: The first candidate never selects fewer rows than this (fewer when the window is smaller). At a
+#: low target the power rule alone starts at a handful of rows (5 at 0.40), where one or two
+#: legitimate cases among the very top scores stop the sequence at once: on the demo's model a
+#: 40 % target then certified 5 tickets, or none.
+MIN_FIRST_COUNT = 50
 
 #: Words of each side, for the reasons: what a correct row is, which rows a count selects, the comparison.
 _WORDS = {
@@ -289,7 +296,8 @@ def first_count(n: int, target: float, confidence: float) -> int | None:
 
     ``N_1 = M_e`` for the smallest ``e`` at which a true rate of ``(1 + target) / 2`` is
     certified at ``M_e`` rows with probability at least :data:`FIRST_CANDIDATE_POWER`; the
-    largest ``M_e <= n`` when ``n`` ends the search first; None when even ``M_0 > n``.
+    largest ``M_e <= n`` when ``n`` ends the search first; None when even ``M_0 > n``. Never
+    fewer than :data:`MIN_FIRST_COUNT` rows (or ``n``, if smaller) once some ``M_e`` fits.
 
     Examples
     --------
@@ -297,6 +305,8 @@ def first_count(n: int, target: float, confidence: float) -> int | None:
     [52, 105, 531, 5321]
     >>> first_count(100, 0.95, 0.9), first_count(44, 0.95, 0.9)  # M_1 = 77 <= 100 < M_2 = 105; M_0 = 45
     (77, None)
+    >>> first_count(10**6, 0.4, 0.9), first_count(30, 0.4, 0.9)  # the power rule alone: 5
+    (50, 30)
     """
     n = _whole("n", n)
     target = _checked_fraction("target", target)
@@ -311,7 +321,7 @@ def first_count(n: int, target: float, confidence: float) -> int | None:
         power = float(_tail_p_values(rows - errors, rows, halfway))
         if power >= FIRST_CANDIDATE_POWER:
             break
-    return chosen
+    return None if chosen is None else max(chosen, min(MIN_FIRST_COUNT, n))
 
 
 def candidate_counts(n: int, target: float, confidence: float) -> NDArray[np.int64]:

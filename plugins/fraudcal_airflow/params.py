@@ -223,7 +223,7 @@ def triage_params() -> dict[str, Param]:
         "ticket_precision": Param(
             DEFAULT_TICKET_PRECISION,
             type="number",
-            minimum=0.5,
+            minimum=0.1,
             maximum=0.9999,
             title="Auto-ticket: target precision",
             description="The auto-ticket threshold is certified so that at least this share of auto-tickets are "
@@ -407,4 +407,85 @@ def report_drift() -> dict[str, Param]:
             title="Daily digest without alerts",
             description="On: mail a short digest on days without an alert too.",
         ),
+    }
+
+
+def replay_methods() -> dict[str, Param]:
+    """The form of ``replay_methods``: which history, which methods, and the settings production used."""
+    from fraudcal.defaults import (
+        DEFAULT_ACI_GAMMA,
+        DEFAULT_LABEL_MATURITY_DAYS,
+        DEFAULT_REPLAY_DAYS,
+        MONDRIAN_ACI_METHOD,
+        MONDRIAN_METHOD,
+    )
+
+    # fraudcal.replay.REPLAY_METHODS (a test keeps them equal); the core module loads numpy.
+    methods = [RESIDUAL_METHOD, MONDRIAN_METHOD, MONDRIAN_ACI_METHOD, VENN_ABERS_METHOD]
+    triage = triage_params()
+    return {
+        "model_type": model_type_param(),
+        "model_versions": model_versions_param("Empty: every version of the model type."),
+        "source": source_param(with_csv=False),
+        "date_from": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="From (inclusive)",
+            description=f"First replayed day (UTC), YYYY-MM-DD. Empty (with date_to): the last {DEFAULT_REPLAY_DAYS} "
+            "days up to the last labeled day.",
+        ),
+        "date_to": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="To (inclusive)",
+            description="Last replayed day (UTC), YYYY-MM-DD. Empty (with date_from): the last labeled day.",
+        ),
+        "methods": Param(
+            methods,
+            type="array",
+            items={"type": "string", "enum": methods},
+            examples=methods,
+            minItems=1,
+            uniqueItems=True,
+            title="Methods",
+            description="residual: one interval width for every score. mondrian: per-class label sets. "
+            "mondrian_aci: Mondrian whose per-class level adapts to the matured days' misses (step aci_gamma). "
+            "venn_abers: certified auto-ticket/auto-clear thresholds on Venn-Abers' calibrated scores.",
+        ),
+        "aci_gamma": Param(
+            DEFAULT_ACI_GAMMA,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            title="ACI step (gamma)",
+            description="How far one matured day's misses move Mondrian + ACI's per-class level.",
+        ),
+        "window_days": Param(
+            DEFAULT_WINDOW_DAYS,
+            type="integer",
+            minimum=2,
+            maximum=365,
+            title="Window (days)",
+            description="The window of as_of D holds the days [D - window_days, D - label_maturity_days), as the "
+            "calibration's does; must exceed the label maturity.",
+        ),
+        "label_maturity_days": Param(
+            DEFAULT_LABEL_MATURITY_DAYS,
+            type=["integer", "string"],
+            minimum=0,
+            maximum=365,
+            pattern="^(auto|[0-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-5])$",  # as text: auto or 0..365
+            title="Label maturity (days)",
+            description="A prediction day joins a window once it is this many days old (0: as soon as labeled), or "
+            "'auto': the delay by which 95 % of a day's labels arrive, from the label snapshots (none recorded: 0, "
+            "and the report says so). An integer 0..365 or 'auto'.",
+        ),
+        "coverage_level": coverage_level_param(
+            "Coverage level (%)", "The level of every label-set method; a day meets it within the Wilson interval."
+        ),
+        "narrow_threshold": narrow_threshold_param(),
+        **{name: triage[name] for name in ("ticket_precision", "clear_npv", "triage_confidence")},
+        "recipients": recipients_param(),
     }

@@ -191,7 +191,8 @@ def exact_allowed_errors(rows: int, target: float, confidence: float) -> int:
 
 def exact_first_count(n: int, target: float, confidence: float) -> int | None:
     """The rule, from scratch: the smallest count with power >= 1/2 at (1 + target) / 2, else the
-    last count (<= n) at which one more wrong row became allowed, else None."""
+    last count (<= n) at which one more wrong row became allowed, else None; and never fewer
+    than 50 rows (or n) once a count exists."""
     halfway = (1.0 + target) / 2.0
     previous, last_start = -1, None
     for rows in range(1, n + 1):
@@ -200,8 +201,8 @@ def exact_first_count(n: int, target: float, confidence: float) -> int | None:
             last_start = rows
         previous = errors
         if errors >= 0 and exact_tail(rows, rows - errors, halfway) >= Fraction(1, 2):
-            return rows
-    return last_start
+            return max(rows, min(50, n))
+    return None if last_start is None else max(last_start, min(50, n))
 
 
 @pytest.mark.parametrize(
@@ -287,20 +288,21 @@ def test_an_empty_window():
 
 
 def test_a_tie_group_at_the_threshold_is_taken_whole():
-    # 0.8 / 0.9: the first candidate selects 25 rows; the 25th highest score is in a tie group of 10.
-    assert candidate_counts(100, 0.8, 0.9)[0] == 25
-    p = np.r_[np.full(20, 0.95), np.full(10, 0.9), np.full(70, 0.1)]
-    y = np.r_[np.ones(20), np.ones(9), 0, np.zeros(70)].astype(int)
+    # 0.8 / 0.9: the first candidate selects 50 rows (the floor; the power rule alone says 25);
+    # the 50th highest score is in a tie group of 10.
+    assert candidate_counts(100, 0.8, 0.9)[0] == 50
+    p = np.r_[np.full(45, 0.95), np.full(10, 0.9), np.full(45, 0.1)]
+    y = np.r_[np.ones(45), np.ones(9), 0, np.zeros(45)].astype(int)
     certificate = certify_ticket_threshold(p, y, target_precision=0.8, confidence=0.9)
     assert certificate.certified and certificate.threshold == 0.9
-    assert (certificate.n_automated, certificate.n_correct) == (30, 29)
-    # Counts 25..30 collapse onto 0.9 and are tested once; the next distinct threshold is 0.1.
+    assert (certificate.n_automated, certificate.n_correct) == (55, 54)
+    # Counts 50..55 collapse onto 0.9 and are tested once; the next distinct threshold is 0.1.
     assert certificate.candidates_tested == 2
-    assert certificate.automates(p).sum() == 30
+    assert certificate.automates(p).sum() == 55
 
 
 def test_a_bad_tie_group_stops_the_walk_before_it():
-    # The 25th-highest score sits in a group of 40 at 0.9 with 20 legitimate cases: no certificate.
+    # The 50th-highest score sits in a group of 40 at 0.9 with 20 legitimate cases: no certificate.
     p = np.r_[np.full(20, 0.95), np.full(40, 0.9), np.full(40, 0.1)]
     y = np.r_[np.ones(20), np.ones(20), np.zeros(20), np.zeros(40)].astype(int)
     certificate = certify_ticket_threshold(p, y, target_precision=0.8, confidence=0.9)
