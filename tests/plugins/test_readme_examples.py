@@ -22,8 +22,9 @@ def readme_block(marker: str, language: str) -> str:
 def test_the_payload_example_has_the_fields_and_types_of_a_real_payload(pg, db_url):
     from fraudcal.calibration_set import calibration_payload, compute_calibration_set
     from fraudcal.mondrian import compute_mondrian
-    from fraudcal.online import load
+    from fraudcal.online import decide, load
     from fraudcal.payload import canonical_json, payload_v2
+    from fraudcal.triage import certify_triage
     from fraudcal.venn_abers import fit_venn_abers
     from fraudcal_airflow.db.calibration_sets import record_calibration_set
 
@@ -37,7 +38,11 @@ def test_the_payload_example_has_the_fields_and_types_of_a_real_payload(pg, db_u
     )
     with psycopg.connect(db_url) as conn:
         residual = calibration_payload(record_calibration_set(conn, calibration_set, dag_id="d", run_id="r"))
-    real, _ = payload_v2(residual, compute_mondrian(p, y), fit_venn_abers(p, y), "mondrian")
+    # the triage object as the publish step writes it: certificates of a window where both sides certify
+    scores = 1 / (1 + np.exp(-(-6.5 + 3.5 * rng.standard_normal(40_000))))
+    certificates = certify_triage(scores, rng.random(40_000) < scores).to_dict()
+    triage = {**certificates, "as_of": "2026-12-01T00:00:00Z", "pending": None}
+    real, _ = payload_v2(residual, compute_mondrian(p, y), fit_venn_abers(p, y), "mondrian", triage=triage)
 
     def shape(value):
         """The JSON shape: keys and types, with the README's abridged lists and levels allowed."""
@@ -51,6 +56,8 @@ def test_the_payload_example_has_the_fields_and_types_of_a_real_payload(pg, db_u
     q = example["levels"]["90"]["quantile"]
     assert view.interval(0.92)["lower_bound"] == pytest.approx(max(0.0, 0.92 - q))
     assert view.label_set(0.9) == [1] and view.label_set(0.05) == [0] and view.label_set(0.1) == []
+    ticket, clear = example["triage"]["ticket"]["threshold"], example["triage"]["clear"]["threshold"]
+    assert [decide(view, score)["action"] for score in (ticket, (ticket + clear) / 2, clear)] == ["ticket", "review", "clear"]
     assert view.venn_abers(0.5) == pytest.approx({"p0": 0.4167, "p1": 1.0, "p": 1.0 / (1 - 0.4167 + 1.0), "width": 1 - 0.4167})
 
 
