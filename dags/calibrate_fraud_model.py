@@ -4,9 +4,14 @@
 For each model version, the labeled outcomes predicted in the `window_days` before the data
 interval end (`as_of`) are **extracted**, **validated** with Great Expectations (Data Docs in
 the artifacts folder), turned into one calibration set per method (`methods`: residual,
-Mondrian, Venn-Abers) plus certified **auto-ticket / auto-clear thresholds** (`ticket_precision`,
-`clear_npv` at `triage_confidence`), **recorded** in PostgreSQL and **published** to Redis at
-`fraudcal:calibration:{model_type}:{model_version}`.
+Mondrian, Venn-Abers, and on request Mondrian + ACI, whose per-class levels adapt to the misses
+of matured days, step `aci_gamma`) plus certified **auto-ticket / auto-clear thresholds**
+(`ticket_precision`, `clear_npv` at `triage_confidence`), **recorded** in PostgreSQL and
+**published** to Redis at `fraudcal:calibration:{model_type}:{model_version}`.
+
+* `label_maturity_days` m: the window keeps its length and ends m days before as_of's date, so
+  that only days whose labels are in count (`auto`: m read from the label snapshots, which
+  **snapshot_labels** records once a day: the labeled share of each prediction day).
 
 * Idempotent per data interval; an older `as_of` (a backfill) never replaces a newer live set.
 * Bad input fails at once with a message naming the value and the rule; nothing is recorded or
@@ -53,11 +58,18 @@ def _request(of: dict | None = None):
 def calibrate_fraud_model():
     @task(task_display_name="Plan: versions and window")
     def plan() -> list[dict]:
-        """Apply fraudcal's migrations, check the Params, and list the versions to calibrate."""
+        """Apply fraudcal's migrations, check the Params, fix the window (label maturity), list the versions."""
         from fraudcal_airflow.steps import calibrate
 
         request, run = _request()
         return [version.as_dict() for version in calibrate.plan(request, run.as_of)]
+
+    @task(task_display_name="Snapshot the labeled share per prediction day")
+    def snapshot_labels() -> dict:
+        """Record the day's label snapshot of the model type (what label_maturity_days=auto reads)."""
+        from fraudcal_airflow.steps import calibrate
+
+        return calibrate.snapshot_labels(*_request()).as_dict()
 
     @task_group(group_id="calibrate_version", default_args={"map_index_template": MAP_INDEX_TEMPLATE})
     def calibrate_version(version_plan: dict):
@@ -152,6 +164,7 @@ def calibrate_fraud_model():
         triage.fail_for_failed_versions()
 
     planned >> repair_intervals()
+    planned >> snapshot_labels()
     calibrated >> jumps
     calibrated >> any_version_failed()
     apply_triage(approve.output) >> close_triage()

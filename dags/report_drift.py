@@ -14,6 +14,10 @@ Alert rules (each a tested function in `fraudcal.drift`):
 * **coverage**: coverage below target beyond the Wilson interval on 3 consecutive days.
 
 A day without enough labels says "not enough labels" instead of judging label-based rules.
+With `label_maturity_days` = m > 0 (or `auto`, read from the label snapshots) the judged day is
+the newest matured day, m days before the data interval's, and the reference window moves with
+it: alerts come m days later, but they are not raised by labels that have not arrived yet. The
+mail ends with the labeled share by cohort age per version.
 On alert: an e-mail whose subject starts with `[ALERT]` and names only the alerting versions
 and their rules, with time-series charts, and an Asset event
 `fraud_model_retraining_requested` (extra: versions, rules, values) that a retraining DAG can

@@ -201,7 +201,7 @@ def main() -> int:
     from fraudcal_dev.demo_data import ensure_demo_data  # shared with make airflow
     from fraudcal_dev.mail_sink import local_mail_sink, smtp_connection
 
-    print(f"[1/6] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
+    print(f"[1/7] {ensure_demo_data(os.environ['FRAUD_DB_URL'], args.events, today)}")
 
     import redis
     from airflow.utils import db
@@ -222,7 +222,7 @@ def main() -> int:
             for day in history
         ]
     print(
-        f"[2/6] calibrated {states.count('success')}/{len(history)} past days "
+        f"[2/7] calibrated {states.count('success')}/{len(history)} past days "
         f"({history[0]:%Y-%m-%d}..{history[-1]:%Y-%m-%d}) in {time.perf_counter() - started:.0f}s, "
         f"as `airflow backfill create --dag-id calibrate_fraud_model` would"
     )
@@ -231,7 +231,7 @@ def main() -> int:
     with output_to(log_path):
         dag_run = run_dag("calibrate_fraud_model", f"{today:%Y-%m-%d}", DEMO_TRIAGE)
     print(
-        f"[3/6] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
+        f"[3/7] calibrate_fraud_model for as_of {today:%Y-%m-%d}: {dag_run.state} "
         f"in {time.perf_counter() - started:.0f}s (task log: {log_path})"
     )
     if dag_run.state != "success":
@@ -285,7 +285,7 @@ def main() -> int:
         )
     summary = xcom_values(backfill, "verify")[0] if backfill.state == "success" else {}
     print(
-        f"\n[4/6] backfill_prediction_intervals {history[0]:%Y-%m-%d}..{today - timedelta(days=1):%Y-%m-%d}: "
+        f"\n[4/7] backfill_prediction_intervals {history[0]:%Y-%m-%d}..{today - timedelta(days=1):%Y-%m-%d}: "
         f"{backfill.state} in {time.perf_counter() - started:.0f}s; {summary.get('rows_written', 0):,} rows filled, "
         f"unfilled {summary.get('unfilled') or 'none'}; sample check: {summary.get('sample', {}).get('mismatch_count')} mismatches"
     )
@@ -299,7 +299,7 @@ def main() -> int:
             report = run_dag("report_coverage", f"{today:%Y-%m-%d}", {"recipients": ["fraud-ops@example.com"]})
     archived = xcom_values(report, "build_report")[0] if xcom_values(report, "build_report") else {}
     delivered = list(mailbox.Maildir(maildir, create=False))[before:] if (maildir / "new").exists() else []
-    print(f"\n[5/6] report_coverage: {report.state} in {time.perf_counter() - started:.0f}s")
+    print(f"\n[5/7] report_coverage: {report.state} in {time.perf_counter() - started:.0f}s")
     print(f"      subject:   {archived.get('subject')}")
     print(f"      report:    {Path(archived.get('folder', '.')) / 'report.html'}")
     print(f"      delivered: {len(delivered)} new message(s) in the local mail sink {maildir}")
@@ -320,13 +320,66 @@ def main() -> int:
     subject = (xcom_values(drift, "notify") or ["(no alert mail)"])[0]
     retraining = (xcom_values(drift, "request_retraining") or [None])[0]
     print(
-        f"\n[6/6] report_drift for {DRIFTING_MODEL} ({drift_days} days of history measured first): {drift.state} "
+        f"\n[6/7] report_drift for {DRIFTING_MODEL} ({drift_days} days of history measured first): {drift.state} "
         f"in {time.perf_counter() - started:.0f}s"
     )
     print(f"      mail:  {subject}")
     print(f"      Asset fraud_model_retraining_requested: {json.dumps(retraining) if retraining else 'not emitted'}")
-    ok = backfill.state == report.state == drift.state == "success" and delivered and retraining
+    started = time.perf_counter()
+    replay_days = 60
+    with local_mail_sink(maildir) as port:
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(port, "fraudcal-demo@localhost")
+        with output_to(artifacts / "replay_methods.log"):
+            replayed = run_dag(
+                "replay_methods",
+                f"{today:%Y-%m-%d}",
+                {
+                    "date_from": f"{today - timedelta(days=replay_days):%Y-%m-%d}",
+                    "date_to": f"{today - timedelta(days=1):%Y-%m-%d}",
+                    "label_maturity_days": "auto",
+                    "recipients": ["fraud-ops@example.com"],
+                    **DEMO_TRIAGE,
+                },
+            )
+    print(
+        f"\n[7/7] replay_methods over the last {replay_days} days (residual, Mondrian, Mondrian + ACI, Venn-Abers "
+        f"with certified triage): {replayed.state} in {time.perf_counter() - started:.0f}s"
+    )
+    if replayed.state == "success":
+        print_replay_verdicts(os.environ["FRAUD_DB_URL"], replayed.run_id)
+    ok = backfill.state == report.state == drift.state == replayed.state == "success" and delivered and retraining
     return 0 if ok else 1
+
+
+def _days_met(group: dict | None) -> str:
+    return "-" if group is None else f"{group['days_met']}/{group['days_measured']}"
+
+
+def _rate(value: dict | None) -> str:
+    return "-" if not value or value.get("rate") is None else f"{value['rate']:.1%}"
+
+
+def print_replay_verdicts(db_url: str, run_id: str) -> None:
+    """The replay's verdict table per version, read back from fraudcal.replay_daily."""
+    import psycopg
+
+    from fraudcal.replay import default_configs, verdict, verdict_sentence
+    from fraudcal_airflow.db.replay_daily import rows_of_run
+
+    configs = [config.name for config in default_configs()]
+    with psycopg.connect(db_url) as conn:
+        rows = rows_of_run(conn, run_id, "fraud_detector", configs)
+    for version, part in rows.groupby("model_version"):
+        table = verdict(part.drop(columns=["model_version"]), int(part["level"].iloc[0]))
+        print(f"\n      {version}: {'method':<34} {'fraud cov. days':>15} {'legit cov. days':>15} {'review':>7} {'ticket precision':>17} {'NPV':>7}")
+        for row in table:
+            print(
+                f"      {'':<{len(version) + 1}} {row['label']:<34} {_days_met(row.get('fraud')):>15} "
+                f"{_days_met(row.get('legitimate')):>15} {row['review_share']:>7.1%} "
+                f"{_rate(row.get('ticket_precision')):>17} {_rate(row.get('npv')):>7}"
+            )
+        for row in table:
+            print(f"      {verdict_sentence(row)}")
 
 
 #: A second model type in the demo log whose features shift a week before today.

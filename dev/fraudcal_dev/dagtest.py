@@ -43,8 +43,18 @@ def _dag_of(module, dag_id: str):
 _PRISTINE_PARAMS: dict[str, dict[str, Any]] = {}
 
 
-def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any] | None = None, *, retries: int | None = None):
+def run_dag(
+    dag_id: str,
+    logical_date: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    retries: int | None = None,
+    run_after: str | None = None,
+):
     """Run ``dag_id`` for ``logical_date`` (ISO date) with ``dag.test``; return the DagRun.
+
+    The run id is ``manual__<run_after>`` (default: now); the same ``run_after`` (ISO) runs the
+    same run again, as clearing a run does.
 
     ``dag.test(run_conf=...)`` writes the conf into the DAG object's Params, so a later run
     in the same process would inherit it; every run here starts from the declared defaults.
@@ -63,7 +73,11 @@ def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any] | None = None, 
         for task in dag.tasks:
             task.retries = retries
     try:
-        return dag.test(logical_date=pendulum.parse(logical_date), run_conf={**copy.deepcopy(defaults), **(conf or {})})
+        return dag.test(
+            logical_date=pendulum.parse(logical_date),
+            run_after=pendulum.parse(run_after) if run_after else None,
+            run_conf={**copy.deepcopy(defaults), **(conf or {})},
+        )
     finally:
         for task in dag.tasks:
             task.retries = saved[task.task_id]

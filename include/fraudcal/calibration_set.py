@@ -1,8 +1,11 @@
 """One calibration set: computed from a window of labeled outcomes, shaped for Redis.
 
 A calibration set with ``as_of = T`` is computed from the outcomes predicted in
-``[T - window, T)``. It holds, per coverage level, the conformal quantile ``q`` and its rank
-``k``, plus the calibration metrics of the window. :func:`compute_calibration_set` does the
+``[T - window, T)``; with a label maturity of ``m > 0`` days, in ``[E - window, E)`` where ``E =
+fraudcal.maturity.matured_until(T, m)`` (the window keeps its length and ends ``m`` days before
+T's date, so that only prediction days whose labels are in count; the set is still in force
+from T). It holds, per coverage level, the conformal quantile ``q`` and its rank ``k``, plus
+the calibration metrics of the window. :func:`compute_calibration_set` does the
 numbers; :meth:`CalibrationSet.to_dict` and :meth:`CalibrationSet.from_dict` are its one
 serialisation (the columns of ``fraudcal.calibration_sets``); :func:`calibration_payload`
 turns a stored set into the JSON document the online service reads (DESIGN.md section 3.3).
@@ -27,9 +30,11 @@ from numpy.typing import ArrayLike
 
 from fraudcal.conformal import conformal_quantiles, coverage_fraction, residual_scores
 from fraudcal.defaults import (
+    DEFAULT_LABEL_MATURITY_DAYS,
     DEFAULT_MIN_SAMPLES,
     DEFAULT_NARROW_THRESHOLD,
     METHODS,
+    MONDRIAN_ACI_METHOD,
     MONDRIAN_METHOD,
     RESIDUAL_METHOD,
     SUPPORTED_LEVELS,
@@ -118,7 +123,81 @@ def method_levels(method: str, levels: Mapping[str, Any]) -> dict[str, Any]:
         return MondrianSet.from_dict({"levels": levels}).to_dict()["levels"]
     if method == VENN_ABERS_METHOD:
         return VennAbersSet.from_dict(levels).to_dict()
+    if method == MONDRIAN_ACI_METHOD:
+        return aci_levels(levels)
     raise ValueError(f"method {method!r} is not a calibration method; expected one of {list(METHODS)}")
+
+
+#: Per level of a ``mondrian_aci`` set, besides the two classes and ``too_few_frauds``.
+ACI_LEVEL_FIELDS = ("gamma", "updated_through")
+
+
+def aci_levels(levels: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
+    """Return the levels of a ``mondrian_aci`` set in canonical form, checked.
+
+    The layout is Mondrian's (:class:`fraudcal.mondrian.MondrianSet`) with, per class, the
+    working level ``alpha`` the quantile was taken at and whether the clip bound at the
+    class's latest update (``saturated``), and, per level, the step size ``gamma`` and the
+    newest prediction day applied (``updated_through``, ISO date or None)::
+
+        {"90": {"0": {"n", "k", "quantile", "alpha", "saturated"}, "1": {...},
+                "too_few_frauds": bool, "gamma": 0.05, "updated_through": "2025-03-01"}}
+
+    Raises
+    ------
+    ValueError
+        If a class entry is missing, ``k`` is not :func:`fraudcal.aci.aci_rank` of ``n`` and
+        ``alpha``, the quantile is impossible for ``k`` and ``n``, ``too_few_frauds``
+        disagrees with Mondrian's rule at the nominal level, or a field is missing.
+
+    Examples
+    --------
+    >>> aci_levels({"90": {"0": {"n": 9, "k": 9, "quantile": 0.5, "alpha": 0.1, "saturated": False},
+    ...                    "1": {"n": 0, "k": 1, "quantile": 1.0, "alpha": 0.1, "saturated": False},
+    ...                    "gamma": 0.05, "updated_through": None}})["90"]["too_few_frauds"]
+    True
+    """
+    from fraudcal.aci import aci_rank
+    from fraudcal.mondrian import CLASSES, TOO_FEW_FRAUDS, minimum_class_size
+
+    checked: dict[str, Any] = {}
+    for level, entry in sorted(levels.items(), key=lambda item: coverage_fraction(item[0])):
+        missing = [name for name in (*CLASSES, *ACI_LEVEL_FIELDS) if name not in entry]
+        if missing:
+            raise ValueError(f"mondrian_aci level {level}: {missing} missing (the entry has {sorted(entry)})")
+        classes = {}
+        for label in CLASSES:
+            values = entry[label]
+            n, k = _as_int(values["n"]), _as_int(values["k"])
+            quantile, alpha = float(values["quantile"]), float(values["alpha"])
+            if k != aci_rank(n, alpha):
+                raise ValueError(
+                    f"mondrian_aci level {level}, class {label}: k={k} is not the rank of n={n} at alpha={alpha!r}"
+                )
+            if not 0.0 <= quantile <= 1.0 or (k > n and quantile != 1.0):
+                raise ValueError(
+                    f"mondrian_aci level {level}, class {label}: quantile {quantile!r} is impossible for k={k}, n={n}"
+                )
+            classes[label] = {
+                "n": n,
+                "k": k,
+                "quantile": quantile,
+                "alpha": alpha,
+                "saturated": bool(values["saturated"]),
+            }
+        too_few = classes["1"]["n"] < minimum_class_size(level)
+        if TOO_FEW_FRAUDS in entry and bool(entry[TOO_FEW_FRAUDS]) != too_few:
+            raise ValueError(
+                f"mondrian_aci level {level}: {TOO_FEW_FRAUDS}={entry[TOO_FEW_FRAUDS]!r} but n_1={classes['1']['n']}"
+            )
+        through = entry["updated_through"]
+        checked[str(level)] = {
+            **classes,
+            TOO_FEW_FRAUDS: too_few,
+            "gamma": float(entry["gamma"]),
+            "updated_through": None if through is None else _as_str(through),
+        }
+    return checked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,17 +212,24 @@ class CalibrationSet:
     ``{"90": {"quantile": q, "k": k}, ...}``, what the online service uses for its intervals;
     for ``mondrian`` the per-class quantiles (:class:`fraudcal.mondrian.MondrianSet`); for
     ``venn_abers`` the step functions p0 and p1 (:class:`fraudcal.venn_abers.VennAbersSet`).
+    ``mondrian_aci`` the same per-class layout at the adapted levels (:func:`aci_levels`).
     One window gives one set per method, with every other field equal. ``calibration_score`` is ``1 - ece``: a measure of probability
     calibration over 10 equal-mass bins, reported alongside; it is not a coverage figure,
     and a set with a high ``calibration_score`` can still give intervals that miss most
     frauds (DESIGN.md section 4).
 
+    ``label_maturity_days`` is the maturity the window was cut with (``m``): with ``m = 0``
+    the window ends at ``as_of``; with ``m > 0`` it ends ``m`` days before as_of's date
+    (:func:`fraudcal.maturity.matured_until`), and the set is still in force from ``as_of``.
+
     Raises
     ------
     ValueError
-        If a timestamp has no time zone, the window is empty, ``as_of`` differs from
-        ``window_end``, or the counts are impossible (the table's constraints, checked here
-        so that a bad set fails before it reaches the database).
+        If a timestamp has no time zone, the window is empty, ``window_end`` is after
+        ``as_of``, ``as_of`` differs from ``window_end`` with ``label_maturity_days = 0`` (or
+        equals it with a maturity), the maturity is outside 0..365, or the counts are
+        impossible (the table's constraints, checked here so that a bad set fails before it
+        reaches the database).
     """
 
     model_type: str
@@ -164,17 +250,32 @@ class CalibrationSet:
     mean_actual: float
     source: str
     validation: dict[str, Any] = field(default_factory=dict, metadata={"reader": _as_json_object})
+    label_maturity_days: int = 0
 
     def __post_init__(self) -> None:
         """Check the constraints listed under Raises; put ``levels`` in its method's canonical form."""
+        from fraudcal.maturity import MAX_LABEL_MATURITY_DAYS
+
         object.__setattr__(self, "levels", method_levels(self.method, self.levels))
         for name in ("as_of", "window_start", "window_end"):
             if getattr(self, name).tzinfo is None:
                 raise ValueError(f"{name} {getattr(self, name)!r} has no time zone; fraudcal works in UTC")
         if not self.window_start < self.window_end:
             raise ValueError(f"window_end {self.window_end} must be after window_start {self.window_start}")
-        if self.as_of != self.window_end:
-            raise ValueError(f"as_of {self.as_of} must equal window_end {self.window_end}")
+        if not 0 <= self.label_maturity_days <= MAX_LABEL_MATURITY_DAYS:
+            raise ValueError(
+                f"label_maturity_days={self.label_maturity_days!r} must be in 0..{MAX_LABEL_MATURITY_DAYS}"
+            )
+        if self.label_maturity_days == 0 and self.as_of != self.window_end:
+            raise ValueError(
+                f"as_of {self.as_of} must equal window_end {self.window_end} when label_maturity_days is 0"
+            )
+        if self.window_end > self.as_of:
+            raise ValueError(f"window_end {self.window_end} must not be after as_of {self.as_of}")
+        if self.label_maturity_days > 0 and self.as_of == self.window_end:
+            raise ValueError(
+                f"window_end {self.window_end} must be before as_of with label_maturity_days={self.label_maturity_days}"
+            )
         if not 0 <= self.n_positive <= self.n:
             raise ValueError(f"n_positive={self.n_positive} must be between 0 and n={self.n}")
 
@@ -247,6 +348,8 @@ def compute_calibration_set(
     narrow_threshold: float = DEFAULT_NARROW_THRESHOLD,
     min_samples: int = DEFAULT_MIN_SAMPLES,
     source: str = "fraud_log",
+    as_of: datetime | None = None,
+    label_maturity_days: int = DEFAULT_LABEL_MATURITY_DAYS,
 ) -> CalibrationSet:
     """Compute the residual conformal calibration set of one window.
 
@@ -258,7 +361,7 @@ def compute_calibration_set(
     model_type, model_version : str
         Which model the set belongs to.
     window_start, window_end : datetime
-        The window ``[window_start, window_end)``; ``as_of`` is ``window_end``.
+        The window ``[window_start, window_end)``.
     levels : sequence of int, float or str, default=SUPPORTED_LEVELS
         Coverage levels in percent, e.g. ``(90, 95, 99)`` or ``(90, "99.5")``.
     narrow_threshold : float, default=DEFAULT_NARROW_THRESHOLD
@@ -268,6 +371,11 @@ def compute_calibration_set(
         Fewer labeled outcomes than this raise :class:`InsufficientOutcomesError`.
     source : str
         Where the outcomes came from (``fraud_log``, ``prediction_log`` or ``csv``).
+    as_of : datetime, optional
+        From when the set is in force; default ``window_end``. Later than ``window_end``
+        exactly when ``label_maturity_days > 0``.
+    label_maturity_days : int, default=DEFAULT_LABEL_MATURITY_DAYS
+        The maturity the window was cut with (stored with the set, so readers know).
 
     Returns
     -------
@@ -296,7 +404,7 @@ def compute_calibration_set(
         model_type=model_type,
         model_version=model_version,
         method=RESIDUAL_METHOD,
-        as_of=window_end,
+        as_of=window_end if as_of is None else as_of,
         window_start=window_start,
         window_end=window_end,
         n=statistics.n,
@@ -310,6 +418,7 @@ def compute_calibration_set(
         std_prediction=statistics.std_prediction,
         mean_actual=statistics.mean_actual,
         source=source,
+        label_maturity_days=int(label_maturity_days),
     )
 
 

@@ -53,7 +53,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from fraudcal.conformal import interval_bounds
 from fraudcal.coverage import STATUS_ORDER, Coverage, automation, percent, plural, reliability_bins, wilson_interval
-from fraudcal.defaults import DEFAULT_METHOD, METHODS, MONDRIAN_METHOD, RESIDUAL_METHOD, VENN_ABERS_METHOD
+from fraudcal.defaults import DEFAULT_METHOD, MONDRIAN_METHOD, REPORTED_METHODS, RESIDUAL_METHOD, VENN_ABERS_METHOD
 from fraudcal.inputs import checked_column, checked_outcomes
 from fraudcal.metrics import brier_score, expected_calibration_error
 from fraudcal.mondrian import LABEL_SET_NAMES, minimum_class_size
@@ -367,7 +367,7 @@ def method_verdict(
     Parameters
     ----------
     method : str
-        One of :data:`fraudcal.defaults.METHODS`.
+        One of :data:`fraudcal.defaults.REPORTED_METHODS`.
     figures : dict
         The method's entry of :func:`compare_methods` (:func:`label_set_figures` or
         :func:`venn_abers_figures`, Mondrian's with ``too_few_frauds``).
@@ -489,7 +489,7 @@ def compare_methods(
     Returns
     -------
     dict
-        ``level`` and ``methods``: per method (:data:`fraudcal.defaults.METHODS` order) its
+        ``level`` and ``methods``: per method (:data:`fraudcal.defaults.REPORTED_METHODS` order) its
         figures (:func:`label_set_figures` or :func:`venn_abers_figures`) with
         ``newest_set_age_hours``, ``status`` and ``findings`` (:func:`method_verdict`), and
         for Mondrian ``too_few_frauds``: per level where it happened, the predictions judged
@@ -614,10 +614,10 @@ def combined_verdict(
     ValueError
         If ``default_method`` is not a calibration method.
     """
-    if default_method not in METHODS:
-        raise ValueError(f"default_method {default_method!r} is not a calibration method; expected one of {list(METHODS)}")
+    if default_method not in REPORTED_METHODS:
+        raise ValueError(f"default_method {default_method!r} is not a calibration method; expected one of {list(REPORTED_METHODS)}")
     methods = comparison["methods"]
-    others = [method for method in METHODS if method not in (default_method, RESIDUAL_METHOD)]
+    others = [method for method in REPORTED_METHODS if method not in (default_method, RESIDUAL_METHOD)]
     other_findings = [finding for method in others for finding in methods[method]["findings"]]
     if default_method == RESIDUAL_METHOD:
         return residual_figures["status"], list(residual_figures["findings"]), other_findings

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -20,6 +22,9 @@ from numpy.typing import ArrayLike
 from fraudcal.conformal import interval_bounds, interval_contains
 from fraudcal.inputs import checked_column, checked_outcomes
 from fraudcal.metrics import expected_calibration_error
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Width buckets of the report: [0, 0.1), [0.1, 0.2), ..., [0.4, 1].
 WIDTH_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4)
@@ -792,3 +797,145 @@ def ticket_precision_block(
         for row in figures["by_day"]
     ]
     return block
+
+
+# ----------------------------------------------------------------------------- label arrival
+#
+# A prediction's label arrives days or weeks after it (fraudcal.maturity): the youngest days of
+# any period hold only the labels that came fast. The reports show, per model version, how far
+# each cohort (prediction day) had got by its age in the newest label snapshot at or before the
+# report's end (fraudcal.maturity.labeled_share_by_age), and the label maturity that
+# ``label_maturity_days = "auto"`` would choose from the snapshots up to that day.
+
+#: Ages (days) the label-arrival table lists one by one; the older ages are pooled into one row.
+LABEL_ARRIVAL_MAX_AGE = 21
+#: What a version without a label snapshot (up to the report's end) says instead of a table.
+NO_LABEL_SNAPSHOTS = "no label snapshots yet (calibrate_fraud_model records one per day)"
+
+
+def _arrival_row(part: pd.DataFrame, first: int, last: int) -> dict:
+    """One row of :func:`label_arrival`: the ages ``first..last`` of ``labeled_share_by_age`` pooled."""
+    n, labeled = int(part["n_predictions"].sum()), int(part["n_labeled"].sum())
+    frauds = int(part["n_fraud"].sum()) if "n_fraud" in part.columns else None
+    return {
+        "ages": f"{first}" if first == last else f"{first}\u2013{last}",
+        "first_age": first,
+        "last_age": last,
+        "cohorts": int(part["cohorts"].sum()),
+        "n_predictions": n,
+        "n_labeled": labeled,
+        "labeled_share": labeled / n if n else math.nan,
+        "n_fraud": frauds,
+        "fraud_share": frauds / labeled if frauds is not None and labeled else math.nan,
+    }
+
+
+def label_arrival(snapshots: pd.DataFrame, as_of_day: date, *, max_age: int = LABEL_ARRIVAL_MAX_AGE) -> dict | None:
+    """How far each cohort's labels had arrived, by age, at ``as_of_day``; and what "auto" would choose.
+
+    Parameters
+    ----------
+    snapshots : pandas.DataFrame
+        One model version's label snapshots (:func:`fraudcal.maturity.arrival_curve`'s columns,
+        ``n_fraud`` optional); rows of snapshot days after ``as_of_day`` are left out.
+    as_of_day : datetime.date
+        The report's end: the newest snapshot at or before it gives the table.
+    max_age : int, default=LABEL_ARRIVAL_MAX_AGE
+        Ages ``0..max_age`` get a row each; the older ages of the snapshot (where the labeled share
+        has reached its plateau, when the history tells) are pooled into one last row.
+
+    Returns
+    -------
+    dict or None
+        None when no snapshot is that old. Otherwise ``snapshot_day`` (the newest snapshot day at
+        or before ``as_of_day``), ``oldest_age``, ``rows`` (per row ``ages`` as text, ``first_age``,
+        ``last_age``, ``cohorts``, ``n_predictions``, ``n_labeled``, ``labeled_share``, ``n_fraud``
+        and ``fraud_share``: frauds among the labeled; sums over the row's ages, shares NaN without
+        a denominator, ``n_fraud`` None without that column), ``auto``: the
+        :class:`fraudcal.maturity.MaturityChoice` of ``"auto"`` (fallback 0 days) from the arrival
+        curve of every snapshot up to ``as_of_day``, as a dict, and that curve's ``eventual_share``,
+        ``plateau_age``, ``cohorts`` and ``snapshot_days``.
+
+    Raises
+    ------
+    fraudcal.maturity.InvalidSnapshotsError
+        As :func:`fraudcal.maturity.arrival_curve`.
+    ValueError
+        If ``as_of_day`` is not a date or ``max_age`` not an integer >= 0.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> import pandas as pd
+    >>> snapshots = pd.DataFrame({
+    ...     "prediction_day": ["2025-03-01", "2025-03-02", "2025-03-03"], "snapshot_day": "2025-03-03",
+    ...     "n_predictions": [100, 100, 50], "n_labeled": [90, 60, 5], "n_fraud": [3, 3, 1]})
+    >>> arrival = label_arrival(snapshots, date(2025, 3, 4), max_age=1)
+    >>> [(row["ages"], row["labeled_share"], row["fraud_share"]) for row in arrival["rows"]]
+    [('0', 0.1, 0.2), ('1', 0.6, 0.05), ('2', 0.9, 0.03333333333333333)]
+    >>> arrival["auto"]["days"], arrival["auto"]["reason"][:40]
+    (0, 'auto requested but the arrival curve is ')
+    """
+    import pandas as pd
+
+    from fraudcal.maturity import AUTO, arrival_curve, labeled_share_by_age, resolve_label_maturity
+
+    if isinstance(as_of_day, datetime) or not isinstance(as_of_day, date):
+        raise ValueError(f"as_of_day must be a date; got {as_of_day!r}")
+    if isinstance(max_age, bool) or not isinstance(max_age, int | np.integer) or max_age < 0:
+        raise ValueError(f"max_age must be an integer >= 0; got {max_age!r}")
+    by_age = labeled_share_by_age(snapshots, as_of_day)  # checks every row of the snapshots
+    if by_age.empty:
+        return None
+    snapshot_days = pd.to_datetime(snapshots["snapshot_day"], utc=True).dt.date
+    seen = snapshots[(snapshot_days <= as_of_day).to_numpy()]
+    curve = arrival_curve(seen)
+    choice = resolve_label_maturity(AUTO, curve, fallback_days=0)
+    oldest = int(by_age["age"].max())
+    rows = [_arrival_row(by_age[by_age["age"] == age], age, age) for age in range(min(oldest, max_age) + 1)]
+    if oldest > max_age:
+        rows.append(_arrival_row(by_age[by_age["age"] > max_age], max_age + 1, oldest))
+    return {
+        "snapshot_day": max(day for day in snapshot_days if day <= as_of_day),
+        "oldest_age": oldest,
+        "rows": rows,
+        "auto": choice.to_dict(),
+        "eventual_share": curve.eventual_share,
+        "plateau_age": curve.plateau_age,
+        "cohorts": curve.n_cohorts,
+        "snapshot_days": curve.n_snapshot_days,
+    }
+
+
+def auto_maturity_sentence(auto: dict) -> str:
+    """What a report says of :func:`label_arrival`'s ``auto`` choice.
+
+    Examples
+    --------
+    >>> auto_maturity_sentence({"requested": "auto", "days": 1, "reason": "auto: 95 % ... within 1 day"})
+    'label_maturity_days = auto would choose 1 day; auto: 95 % ... within 1 day'
+    """
+    days = auto["days"]
+    return f"label_maturity_days = auto would choose {days} day{'' if days == 1 else 's'}; {auto['reason']}"
+
+
+def label_arrival_by_version(
+    snapshots: pd.DataFrame, versions: list[str], as_of_day: date, *, max_age: int = LABEL_ARRIVAL_MAX_AGE
+) -> dict[str, dict | None]:
+    """:func:`label_arrival` of each of ``versions`` from the snapshots of several (column ``model_version``).
+
+    A version without a snapshot at or before ``as_of_day`` gets None (the reports then say
+    :data:`NO_LABEL_SNAPSHOTS`); rows of other versions are ignored.
+
+    Raises
+    ------
+    ValueError
+        If ``snapshots`` has no ``model_version`` column; else as :func:`label_arrival`.
+    """
+    if "model_version" not in snapshots.columns:
+        raise ValueError(f"snapshots need a model_version column; they have {list(snapshots.columns)}")
+    arrival: dict[str, dict | None] = {}
+    for version in versions:
+        rows = snapshots[(snapshots["model_version"] == version).to_numpy()]
+        arrival[version] = label_arrival(rows, as_of_day, max_age=max_age) if len(rows) else None
+    return arrival

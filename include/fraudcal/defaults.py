@@ -47,19 +47,26 @@ DEFAULT_BAND_SIGMAS = 3.0
 MONDRIAN_METHOD = "mondrian"
 #: Inductive Venn-Abers: a calibrated probability interval ``[p0, p1]`` per score.
 VENN_ABERS_METHOD = "venn_abers"
+#: Mondrian label sets whose per-class miscoverage level adapts to drift (``fraudcal.aci``): its
+#: state lives in ``fraudcal.aci_state``, and it adapts only as fast as labels mature.
+MONDRIAN_ACI_METHOD = "mondrian_aci"
 #: Every method a calibration set can carry, in the order the payload and reports list them.
-METHODS: tuple[str, ...] = (RESIDUAL_METHOD, MONDRIAN_METHOD, VENN_ABERS_METHOD)
+METHODS: tuple[str, ...] = (RESIDUAL_METHOD, MONDRIAN_METHOD, VENN_ABERS_METHOD, MONDRIAN_ACI_METHOD)
+#: The methods a calibration run computes unless its Params choose others (ACI is opt-in).
+DEFAULT_METHODS: tuple[str, ...] = (RESIDUAL_METHOD, MONDRIAN_METHOD, VENN_ABERS_METHOD)
+#: The methods the coverage report compares side by side (and a report's default_method may name);
+#: mondrian_aci is compared on the history by replay_methods: its sets follow adaptive state.
+REPORTED_METHODS: tuple[str, ...] = (RESIDUAL_METHOD, MONDRIAN_METHOD, VENN_ABERS_METHOD)
 #: The method the online service uses unless a model's Params choose another.
 DEFAULT_METHOD = MONDRIAN_METHOD
 
 # ------------------------------------------------------------------ adaptive calibration and replay (issue 15)
-#: Mondrian label sets whose per-class miscoverage level adapts to drift (``fraudcal.aci``).
-#: Not in METHODS yet: a calibration run does not compute it; the replay compares it.
-MONDRIAN_ACI_METHOD = "mondrian_aci"
 #: ACI step size: how far one matured day's miscoverage moves a class's alpha (``fraudcal.aci``).
 DEFAULT_ACI_GAMMA = 0.05
 #: Days a prediction day waits before its labels join a calibration window (0: as soon as labeled).
 DEFAULT_LABEL_MATURITY_DAYS = 0
+#: Prediction days a daily label snapshot counts, up to and including its snapshot day.
+LABEL_SNAPSHOT_HORIZON_DAYS = 90
 #: Days a replay of the methods covers when no days are given.
 DEFAULT_REPLAY_DAYS = 90
 

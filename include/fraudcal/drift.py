@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -285,6 +286,34 @@ def class_coverage_days(
         entry = ((day or {}).get("class_coverage") or {}).get(method, {}).get(str(level), {}).get(group)
         counts.append((int(entry["covered"]), int(entry["n"])) if entry else (0, 0))
     return counts
+
+
+def judged_day(as_of: datetime, label_maturity_days: int = 0) -> date:
+    """Return the day a ``report_drift`` run with ``as_of`` judges under a label maturity of ``m`` days.
+
+    The run's own day is its data interval, the day before ``as_of``; with ``m > 0`` the judged
+    day is the newest *matured* prediction day, ``m`` days before the run's day
+    (:func:`fraudcal.maturity.matured_until`: a day is matured once the run's day is ``m`` days
+    after it). Every rule counts its days back from the judged day (the reference days, the
+    trailing week, the coverage rule's three days), so the whole judgement moves with it: an
+    alert comes ``m`` days later, but it is never raised by labels that have not arrived yet.
+    ``m = 0`` is ``(as_of - 1 day).date()``, exactly the day judged before label maturity.
+
+    Raises
+    ------
+    ValueError
+        If ``as_of`` has no time zone or ``label_maturity_days`` is not an integer in 0..365.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> as_of = datetime(2025, 2, 11, tzinfo=UTC)
+    >>> judged_day(as_of), judged_day(as_of, 3)
+    (datetime.date(2025, 2, 10), datetime.date(2025, 2, 7))
+    """
+    from fraudcal.maturity import matured_until
+
+    return (matured_until(as_of, label_maturity_days) - timedelta(days=1)).date()
 
 
 def enough_labels(labeled: int, frauds: int) -> bool:

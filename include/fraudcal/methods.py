@@ -2,8 +2,9 @@
 
 A calibration run computes the residual set of DESIGN.md section 4 in every case (its numbers
 are the payload's version-1 fields, which older readers use), and the further methods its
-Params name: ``methods`` (a list drawn from :data:`fraudcal.defaults.METHODS`) and
-``default_method`` (the one the online service uses when it asks for none). This module
+Params name: ``methods`` (a list drawn from :data:`fraudcal.defaults.METHODS`; by default
+:data:`fraudcal.defaults.DEFAULT_METHODS`, without ``mondrian_aci``, whose levels adapt only as
+labels mature) and ``default_method`` (the one the online service uses when it asks for none). This module
 checks that pair once, for the trigger form's validation and for the step, and raises a
 named error for each way it can be wrong. It imports nothing but :mod:`fraudcal.defaults`,
 so that Param code can use it without loading numpy.
@@ -12,10 +13,12 @@ Examples
 --------
 >>> checked_methods(["venn_abers", "mondrian"], "mondrian")
 ('mondrian', 'venn_abers')
+>>> checked_methods(["mondrian_aci", "residual", "mondrian"], "mondrian")
+('residual', 'mondrian', 'mondrian_aci')
 >>> checked_methods(["mondrian", "isotonic"], "mondrian")
 Traceback (most recent call last):
 ...
-fraudcal.methods.UnknownMethodError: methods: 'isotonic' is not a calibration method; choose from residual, mondrian, venn_abers
+fraudcal.methods.UnknownMethodError: methods: 'isotonic' is not a calibration method; choose from residual, mondrian, venn_abers, mondrian_aci
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def checked_methods(methods: Iterable[str], default_method: str) -> tuple[str, .
     >>> checked_methods([], "mondrian")
     Traceback (most recent call last):
     ...
-    fraudcal.methods.EmptyMethodsError: methods is empty; choose at least one of residual, mondrian, venn_abers
+    fraudcal.methods.EmptyMethodsError: methods is empty; choose at least one of residual, mondrian, venn_abers, mondrian_aci
     >>> checked_methods(["residual"], "mondrian")
     Traceback (most recent call last):
     ...

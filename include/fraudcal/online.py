@@ -17,7 +17,9 @@ Two ways in
     Reads a model version's payload (and, for Venn-Abers, its companion key) through any
     ``get(key) -> bytes | str | None`` (e.g. a redis-py client's ``get``) and returns an
     :class:`OnlineCalibration` whose ``interval``, ``label_set`` and ``venn_abers`` answer
-    each score in O(log n) (:mod:`bisect`), or ``None`` without a set.
+    each score in O(log n) (:mod:`bisect`), or ``None`` without a set. ``label_set(score,
+    level, method="mondrian")`` answers the Mondrian set, and with ``method="mondrian_aci"``
+    the Mondrian set at the per-class levels ACI adapted (same layout, same rule).
 
 What to do with a score
 -----------------------
@@ -69,8 +71,12 @@ from typing import Any
 # Copies of shared facts, so that this file stands alone; tests pin them to their homes.
 #: The level used when none is asked for (copy of ``fraudcal.defaults.DEFAULT_LEVEL``).
 DEFAULT_COVERAGE_LEVEL = 90
-#: Method names (copies of ``fraudcal.defaults.RESIDUAL_METHOD``, ``MONDRIAN_METHOD``, ``VENN_ABERS_METHOD``).
+#: Method names (copies of ``fraudcal.defaults.RESIDUAL_METHOD``, ``MONDRIAN_METHOD``, ``VENN_ABERS_METHOD``,
+#: ``MONDRIAN_ACI_METHOD``).
 METHOD_RESIDUAL, METHOD_MONDRIAN, METHOD_VENN_ABERS = "residual", "mondrian", "venn_abers"
+METHOD_MONDRIAN_ACI = "mondrian_aci"
+#: The methods whose payload entry holds per-class quantiles, answered by ``label_set``.
+LABEL_SET_METHODS = (METHOD_MONDRIAN, METHOD_MONDRIAN_ACI)
 #: First part of every calibration key: ``fraudcal:calibration:{model_type}:{model_version}``.
 KEY_PREFIX = "fraudcal:calibration"
 #: Reads of the main payload (and its companion) before Venn-Abers is declared unavailable.
@@ -223,27 +229,32 @@ class OnlineCalibration:
     default_method : str
         The method the Params chose for the service (``residual`` for a version-1 payload).
     methods : tuple of str
-        The methods this object can answer: ``residual`` always, ``mondrian`` and
-        ``venn_abers`` when the payload has them (and, for Venn-Abers, its companion matched).
+        The methods this object can answer: ``residual`` always, ``mondrian``, ``venn_abers``
+        and ``mondrian_aci`` when the payload has them (and, for Venn-Abers, its companion
+        matched), in that order.
     """
 
     def __init__(self, payload: Mapping[str, Any], venn_abers: Mapping[str, Any] | None = None) -> None:
         self.payload = dict(payload)
         self.default_method = str(payload.get("default_method", METHOD_RESIDUAL))
         methods = payload.get("methods") or {}
-        self._mondrian: dict[str, tuple[float, float]] | None = None
-        if METHOD_MONDRIAN in methods:
-            self._mondrian = {
+        # Per label-set method present, per level: (q_0, q_1).
+        self._label_sets: dict[str, dict[str, tuple[float, float]]] = {
+            method: {
                 level: (float(entry["0"]["quantile"]), float(entry["1"]["quantile"]))
-                for level, entry in methods[METHOD_MONDRIAN]["levels"].items()
+                for level, entry in methods[method]["levels"].items()
             }
+            for method in LABEL_SET_METHODS
+            if method in methods
+        }
         self._venn_abers = None if venn_abers is None else _VennAbersSteps(venn_abers)
         triage = payload.get(TRIAGE_KEY)
         self._triage = None if triage is None else _Triage(triage)
         available = {
             METHOD_RESIDUAL: True,
-            METHOD_MONDRIAN: self._mondrian is not None,
+            METHOD_MONDRIAN: METHOD_MONDRIAN in self._label_sets,
             METHOD_VENN_ABERS: self._venn_abers is not None,
+            METHOD_MONDRIAN_ACI: METHOD_MONDRIAN_ACI in self._label_sets,
         }
         self.methods = tuple(name for name, present in available.items() if present)
 
@@ -251,26 +262,37 @@ class OnlineCalibration:
         """The residual interval dict of :func:`interval_for_score`."""
         return interval_for_score(self.payload, score, coverage_level)
 
-    def label_set(self, score: float, coverage_level: int | float | str = DEFAULT_COVERAGE_LEVEL) -> list[int] | None:
-        """The Mondrian label set of a score, as a sorted list of labels (``[]``, ``[0]``, ``[1]`` or ``[0, 1]``).
+    def label_set(
+        self,
+        score: float,
+        coverage_level: int | float | str = DEFAULT_COVERAGE_LEVEL,
+        method: str = METHOD_MONDRIAN,
+    ) -> list[int] | None:
+        """The label set of a score, as a sorted list of labels (``[]``, ``[0]``, ``[1]`` or ``[0, 1]``).
 
-        Returns ``None`` when the payload has no Mondrian set (the service falls back).
+        ``method`` is ``"mondrian"`` (the default: the fixed-level Mondrian set) or
+        ``"mondrian_aci"`` (the Mondrian set at the per-class levels ACI adapted); both hold 0
+        when ``p <= q_0`` and 1 when ``1 - p <= q_1``. Returns ``None`` when the payload has no
+        set of that method (the service falls back).
 
         Raises
         ------
         ValueError
-            If the score is outside [0, 1] or the set lacks the level.
+            If the score is outside [0, 1], ``method`` is not a label-set method, or the set
+            lacks the level.
         """
-        if self._mondrian is None:
+        if method not in LABEL_SET_METHODS:
+            raise ValueError(f"method {method!r} has no label sets; use one of {list(LABEL_SET_METHODS)}")
+        quantiles = self._label_sets.get(method)
+        if quantiles is None:
             return None
         value = _checked_score(score)
         level = str(coverage_level)
-        if level not in self._mondrian:
+        if level not in quantiles:
             raise ValueError(
-                f"coverage_level {level} is not in the Mondrian set "
-                f"(it has {sorted(self._mondrian, key=_coverage_fraction)})"
+                f"coverage_level {level} is not in the {method} set (it has {sorted(quantiles, key=_coverage_fraction)})"
             )
-        q_zero, q_one = self._mondrian[level]
+        q_zero, q_one = quantiles[level]
         # The scores |p - 0| and |p - 1| exactly as the batch side computes them.
         return [label for label, held in ((0, value <= q_zero), (1, 1.0 - value <= q_one)) if held]
 

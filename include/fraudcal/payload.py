@@ -15,8 +15,12 @@ residual ``levels``; only ``schema_version`` becomes 2, and two fields are added
        "mondrian": {"levels": {"90": {"0": {"k": 174, "n": 193, "quantile": 0.0931},
                                        "1": {"k": 7, "n": 7, "quantile": 1.0},
                                        "too_few_frauds": true}, ...}},
-       "venn_abers": {"n": 200, "n_positive": 7, "p0": {...}, "p1": {...}}
-     }}
+       "venn_abers": {"n": 200, "n_positive": 7, "p0": {...}, "p1": {...}},
+       "mondrian_aci": {"levels": {"90": {"0": {"k": 176, "n": 193, "quantile": 0.0954, "alpha": 0.0912,
+                                              "saturated": false}, "1": {...}, "too_few_frauds": true,
+                                       "gamma": 0.05, "updated_through": "2025-03-01"}, ...}}
+     },
+     "label_maturity_days": 0}
 
 and, once a window's triage thresholds are certified (:mod:`fraudcal.triage`), a third::
 
@@ -32,9 +36,13 @@ and, once a window's triage thresholds are certified (:mod:`fraudcal.triage`), a
 layout plus ``reason``), never acted on.
 
 ``methods`` holds ``residual`` always (its numbers are the version-1 fields), ``mondrian``
-(:meth:`fraudcal.mondrian.MondrianSet.to_dict`) and ``venn_abers``
-(:meth:`fraudcal.venn_abers.VennAbersSet.to_dict`) when computed; ``default_method`` is one of
-them. When the main payload with Venn-Abers inline would exceed :data:`MAIN_PAYLOAD_MAX_BYTES`
+(:meth:`fraudcal.mondrian.MondrianSet.to_dict`), ``venn_abers``
+(:meth:`fraudcal.venn_abers.VennAbersSet.to_dict`) and ``mondrian_aci`` (Mondrian's layout at
+the adapted per-class levels, :func:`fraudcal.calibration_set.aci_levels`: a reader of Mondrian
+quantiles reads it the same way) when computed; ``default_method`` is one of them.
+``label_maturity_days`` (when the publisher gives it: the calibration run always does) is the
+maturity the window was cut with: the window is ``[window_start, window_end)`` and ends
+``label_maturity_days`` days before ``as_of``'s date when that is above 0. When the main payload with Venn-Abers inline would exceed :data:`MAIN_PAYLOAD_MAX_BYTES`
 (a 1M-row window's representation is megabytes), Venn-Abers moves to a companion document,
 stored at :func:`fraudcal.online.companion_key` of the main key::
 
@@ -57,7 +65,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fraudcal.defaults import MONDRIAN_METHOD, RESIDUAL_METHOD, VENN_ABERS_METHOD
+from fraudcal.calibration_set import aci_levels
+from fraudcal.defaults import MONDRIAN_ACI_METHOD, MONDRIAN_METHOD, RESIDUAL_METHOD, VENN_ABERS_METHOD
 from fraudcal.methods import checked_methods
 from fraudcal.mondrian import MondrianSet
 from fraudcal.online import companion_digest
@@ -117,6 +126,8 @@ def payload_v2(
     default_method: str,
     *,
     triage: Mapping[str, Any] | None = None,
+    mondrian_aci: Mapping[str, Any] | None = None,
+    label_maturity_days: int | None = None,
     max_main_bytes: int = MAIN_PAYLOAD_MAX_BYTES,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Return the main payload (schema version 2) and, when Venn-Abers is too large, its companion.
@@ -134,6 +145,11 @@ def payload_v2(
         The method the online service uses by default; one of the methods present.
     triage : mapping or None, default=None
         The ``triage`` object (module docstring); left out when None (no certificate recorded).
+    mondrian_aci : mapping or None, default=None
+        ``{"levels": ...}`` of the window's ``mondrian_aci`` set (the ``levels`` of its row),
+        or ``None`` when not selected; checked by :func:`fraudcal.calibration_set.aci_levels`.
+    label_maturity_days : int or None, default=None
+        The maturity the window was cut with (0..365); the field is left out when None.
     max_main_bytes : int, default=MAIN_PAYLOAD_MAX_BYTES
         The main payload's limit: Venn-Abers goes to the companion if inline would exceed it.
 
@@ -164,18 +180,29 @@ def payload_v2(
     if missing:
         raise KeyError(f"a version-1 payload needs {', '.join(missing)}; it has {sorted(residual_payload)}")
     present = (
-        [RESIDUAL_METHOD] + [MONDRIAN_METHOD] * (mondrian is not None) + [VENN_ABERS_METHOD] * (venn_abers is not None)
+        [RESIDUAL_METHOD]
+        + [MONDRIAN_METHOD] * (mondrian is not None)
+        + [VENN_ABERS_METHOD] * (venn_abers is not None)
+        + [MONDRIAN_ACI_METHOD] * (mondrian_aci is not None)
     )
     checked_methods(present, default_method)
     methods: dict[str, Any] = {RESIDUAL_METHOD: {"levels": copy.deepcopy(dict(residual_payload["levels"]))}}
     if mondrian is not None:
         methods[MONDRIAN_METHOD] = mondrian.to_dict()
+    if mondrian_aci is not None:
+        if "levels" not in mondrian_aci:
+            raise KeyError(f"a mondrian_aci set needs 'levels'; the mapping has {sorted(mondrian_aci)}")
+        methods[MONDRIAN_ACI_METHOD] = {"levels": aci_levels(mondrian_aci["levels"])}
     main = {
         **copy.deepcopy(dict(residual_payload)),
         "schema_version": PAYLOAD_V2_SCHEMA_VERSION,
         "default_method": default_method,
         "methods": methods,
     }
+    if label_maturity_days is not None:
+        if isinstance(label_maturity_days, bool) or int(label_maturity_days) != label_maturity_days:
+            raise ValueError(f"label_maturity_days={label_maturity_days!r} must be a whole number of days")
+        main["label_maturity_days"] = int(label_maturity_days)
     if triage is not None:
         main["triage"] = copy.deepcopy(dict(triage))
     companion = None

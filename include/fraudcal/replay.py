@@ -981,3 +981,209 @@ def replay_benchmark(
         "single_pass_seconds": single,
         "ratio": replay_seconds / single if single > 0 else math.inf,
     }
+
+
+# ------------------------------------------------------------------ the report's material
+
+
+def daily_figures(replayed: pd.DataFrame) -> pd.DataFrame:
+    """Per (day, configuration): each class's coverage and the review share, the charts' numbers.
+
+    Parameters
+    ----------
+    replayed : DataFrame
+        A :func:`replay` result (or rows read back with its columns).
+
+    Returns
+    -------
+    DataFrame
+        One row per (day, config), days in order, configs in the order of ``replayed``:
+        ``day``, ``date``, ``config``, ``method``; per class ``fraud_n``, ``fraud_covered``,
+        ``fraud_coverage`` and the same for ``legitimate`` (coverage NaN when the class had no
+        labeled prediction that day or the method gives no label sets); ``n`` (predictions
+        judged), ``review``, ``review_share`` (NaN without predictions), ``tickets`` and
+        ``cleared``.
+
+    Examples
+    --------
+    >>> from fraudcal.scenarios import ScenarioConfig, generate
+    >>> frame = generate(ScenarioConfig(days=9, rows_per_day=300, seed=2))
+    >>> replayed = replay(frame, days=[7, 8], configs=[MethodConfig("mondrian", "mondrian")], window_days=7)
+    >>> daily = daily_figures(replayed)
+    >>> print(daily[["day", "config", "fraud_n", "fraud_covered", "n", "review"]].to_string(index=False))
+     day   config  fraud_n  fraud_covered   n  review
+       7 mondrian       11             11 300      68
+       8 mondrian        6              6 300      59
+    """
+    keys = ["day", "date", "config", "method"]
+    order = {name: index for index, name in enumerate(pd.unique(replayed["config"]))}
+    parts = []
+    for class_name, _ in CLASS_NAMES:
+        part = replayed.loc[replayed["class"] == class_name, [*keys, "n", "covered"]].rename(
+            columns={"n": f"{class_name}_n", "covered": f"{class_name}_covered"}
+        )
+        parts.append(part.set_index(keys))
+    totals = replayed.groupby(keys, sort=False)[["n", "review", "tickets", "cleared"]].sum()
+    daily = parts[0].join(parts[1], how="outer").join(totals).reset_index()
+    for class_name, _ in CLASS_NAMES:
+        n = daily[f"{class_name}_n"].astype("float64")
+        covered = daily[f"{class_name}_covered"].astype("float64")
+        daily[f"{class_name}_coverage"] = (covered / n.where(n > 0)).astype("float64")
+    judged = daily["n"].astype("float64")
+    daily["review_share"] = (daily["review"].astype("float64") / judged.where(judged > 0)).astype("float64")
+    daily["_order"] = daily["config"].map(order)
+    daily = daily.sort_values(["day", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    columns = [*keys]
+    for class_name, _ in CLASS_NAMES:
+        columns += [f"{class_name}_n", f"{class_name}_covered", f"{class_name}_coverage"]
+    return daily[[*columns, "n", "review", "review_share", "tickets", "cleared"]]
+
+
+def _below(rate: Mapping[str, Any] | None, target: float) -> bool:
+    """Whether a pooled figure lies below ``target`` beyond its 95 % Wilson interval (never without trials)."""
+    return bool(rate and rate["n"] and rate["high"] < target)
+
+
+def guarantee(
+    row: Mapping[str, Any],
+    *,
+    target_precision: float = DEFAULT_TICKET_PRECISION,
+    target_npv: float = DEFAULT_CLEAR_NPV,
+) -> dict[str, Any]:
+    """What a method promises, and whether its replay kept the promise, from a :func:`verdict` row.
+
+    The promises, each judged on the figure pooled over the replayed days:
+
+    - ``residual``: coverage of all labeled predictions, both classes together, at least
+      the level (split conformal's marginal guarantee; nothing per class);
+    - ``mondrian`` and ``mondrian_aci``: coverage of each class at least the level (for ACI
+      the long-run average, which is what pooling over the days measures);
+    - ``venn_abers`` (certified triage): auto-ticket precision at least ``target_precision``
+      and auto-clear NPV at least ``target_npv``; a side that automated nothing promised
+      nothing.
+
+    A promise is *broken* when the 95 % Wilson interval of the pooled figure lies wholly below
+    its target (upper end below it), the rule :func:`verdict` applies to single days.
+
+    Returns
+    -------
+    dict
+        ``promise`` (plain words), ``measured`` (False when nothing could test the promise:
+        no labeled prediction, or Venn-Abers automated nothing), ``holds`` (None when not
+        measured), ``untested`` (why not, or None) and ``broken`` (one plain phrase per broken
+        promise, naming the figure, its interval and the target).
+
+    Examples
+    --------
+    >>> row = {"label": "Residual", "method": "residual", "level": 90,
+    ...        "fraud": {"coverage": {"n": 100, "successes": 3, "rate": 0.03, "low": 0.01, "high": 0.085}},
+    ...        "legitimate": {"coverage": {"n": 900, "successes": 890, "rate": 0.989, "low": 0.98, "high": 0.994}}}
+    >>> result = guarantee(row)
+    >>> result["holds"], result["promise"]
+    (True, 'coverage of all labeled predictions (both classes together) at least 90 %')
+    """
+    level_target = float(coverage_fraction(row["level"]))
+    method = row["method"]
+    broken: list[str] = []
+    if method == VENN_ABERS_METHOD:
+        promise = (
+            f"auto-ticket precision at least {_percent(target_precision)} and auto-clear NPV at least "
+            f"{_percent(target_npv)}"
+        )
+        measured = bool(row["ticket_precision"]["n"] or row["npv"]["n"])
+        untested = None if measured else "it automated nothing (every prediction went to human review)"
+        for key, what, target in (
+            ("ticket_precision", "auto-ticket precision", target_precision),
+            ("npv", "auto-clear NPV", target_npv),
+        ):
+            if _below(row[key], target):
+                broken.append(f"{what} {_rate_text(row[key])}, below its target {_percent(target)}")
+    elif method == RESIDUAL_METHOD:
+        promise = f"coverage of all labeled predictions (both classes together) at least {row['level']} %"
+        parts = [row[name]["coverage"] for name, _ in CLASS_NAMES]
+        overall = _rate(sum(int(part["successes"]) for part in parts), sum(int(part["n"]) for part in parts))
+        measured = bool(overall["n"])
+        untested = None if measured else "no labeled prediction to judge"
+        if _below(overall, level_target):
+            broken.append(f"coverage of all labeled predictions {_rate_text(overall)}, below {row['level']} %")
+    else:
+        promise = f"coverage of each class (frauds, legitimate cases) at least {row['level']} %"
+        measured = any(row[name]["coverage"]["n"] for name, _ in CLASS_NAMES)
+        untested = None if measured else "no labeled prediction to judge"
+        for name, _ in CLASS_NAMES:
+            coverage = row[name]["coverage"]
+            if _below(coverage, level_target):
+                who = "confirmed frauds" if name == "fraud" else "legitimate cases"
+                broken.append(f"coverage of {who} {_rate_text(coverage)}, below {row['level']} %")
+    return {
+        "promise": promise,
+        "measured": measured,
+        "holds": (not broken) if measured else None,
+        "untested": untested,
+        "broken": broken,
+    }
+
+
+def _rate_text(rate: Mapping[str, Any]) -> str:
+    """``3.0 % (95 % CI 1.0 % to 8.5 %; 3 of 100)``."""
+    return (
+        f"{_percent(rate['rate'])} (95 % CI {_percent(rate['low'])} to {_percent(rate['high'])}; "
+        f"{int(rate['successes']):,} of {int(rate['n']):,})"
+    )
+
+
+def comparison_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The plain-words verdict that comes first: the label-set methods, the one that met fraud-class coverage on most days first.
+
+    Ties are broken by the lower mean review load. Venn-Abers (no label sets) is named last
+    with its review load, so that no replayed method is left out.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        :func:`verdict` rows.
+
+    Examples
+    --------
+    >>> rows = [
+    ...     {"label": "Residual", "method": "residual", "level": 90, "review_share": 0.02,
+    ...      "fraud": {"days_measured": 90, "days_met": 0}},
+    ...     {"label": "Mondrian + ACI", "method": "mondrian_aci", "level": 90, "review_share": 0.061,
+    ...      "fraud": {"days_measured": 90, "days_met": 81}},
+    ...     {"label": "Venn-Abers (certified triage)", "method": "venn_abers", "level": 90,
+    ...      "review_share": 0.842, "fraud": None}]
+    >>> comparison_sentence(rows)
+    'Mondrian + ACI met fraud-class coverage (90 %) on 81 of 90 days at a review load of 6.1 %; Residual met it on 0 of 90 days (review load 2.0 %); Venn-Abers (certified triage) gives no label sets (review load 84.2 %).'
+    """
+    with_sets = [row for row in rows if row.get("fraud") is not None]
+
+    def rank(row: Mapping[str, Any]) -> tuple[float, float]:
+        fraud = row["fraud"]
+        share = fraud["days_met"] / fraud["days_measured"] if fraud["days_measured"] else -1.0
+        review = row["review_share"]
+        return (-share, math.inf if review is None or math.isnan(review) else review)
+
+    parts: list[str] = []
+    said_in_full = False
+    for row in sorted(with_sets, key=rank):
+        fraud = row["fraud"]
+        if not fraud["days_measured"]:
+            parts.append(f"{row['label']} had no day with a labeled fraud to judge")
+        elif not said_in_full:
+            said_in_full = True
+            parts.append(
+                f"{row['label']} met fraud-class coverage ({row['level']} %) on {fraud['days_met']} of "
+                f"{fraud['days_measured']} days at a review load of {_percent(row['review_share'])}"
+            )
+        else:
+            parts.append(
+                f"{row['label']} met it on {fraud['days_met']} of {fraud['days_measured']} days "
+                f"(review load {_percent(row['review_share'])})"
+            )
+    for row in rows:
+        if row.get("fraud") is None:
+            parts.append(f"{row['label']} gives no label sets (review load {_percent(row['review_share'])})")
+    if not parts:
+        return "No method was replayed."
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]

@@ -27,6 +27,10 @@ class ReportInputError(InputError):
     """Bad input to ``report_coverage`` or ``report_drift``."""
 
 
+class ReplayInputError(InputError):
+    """Bad input to ``replay_methods``: a Param, or a label in the log that is neither 0 nor 1."""
+
+
 class UnsafeNameError(InputError, names.UnsafeNameError):
     """A model type or version that would reach a Redis key, a file name or a mail header but
     breaks :data:`fraudcal.names.SAFE_NAME_PATTERN` (e.g. ``v1:previous``, ``a/b``)."""

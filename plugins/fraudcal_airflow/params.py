@@ -12,11 +12,14 @@ from __future__ import annotations
 from airflow.sdk import Param
 
 from fraudcal.defaults import (
+    DEFAULT_ACI_GAMMA,
     DEFAULT_BAND_SIGMAS,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CLEAR_NPV,
+    DEFAULT_LABEL_MATURITY_DAYS,
     DEFAULT_LEVEL,
     DEFAULT_METHOD,
+    DEFAULT_METHODS,
     DEFAULT_MIN_SAMPLES,
     DEFAULT_NARROW_THRESHOLD,
     DEFAULT_PR_AUC_DROP,
@@ -30,6 +33,7 @@ from fraudcal.defaults import (
     DEFAULT_TTL_HOURS,
     DEFAULT_WINDOW_DAYS,
     METHODS,
+    REPORTED_METHODS,
     RESIDUAL_METHOD,
     STALE_AFTER_HOURS,
     SUPPORTED_LEVELS,
@@ -122,12 +126,38 @@ def default_method_param(description: str) -> Param:
     not what was in force over a report's period; so it is asked, defaulting to the calibration
     Param's default.
     """
-    return Param(DEFAULT_METHOD, type="string", enum=list(METHODS), title="Default method", description=description)
+    return Param(
+        DEFAULT_METHOD, type="string", enum=list(REPORTED_METHODS), title="Default method", description=description
+    )
 
 
 def hours_param(default: int, title: str, description: str) -> Param:
     """A duration in whole hours, 1 h to 30 days."""
     return Param(default, type="integer", minimum=1, maximum=720, title=title, description=description)
+
+
+#: The text form of ``label_maturity_days``: "auto" or up to three digits (the step checks 0..365).
+LABEL_MATURITY_PATTERN = "^(auto|[0-9]{1,3})$"
+
+
+def label_maturity_param(description: str | None = None) -> Param:
+    """``label_maturity_days``: ``"auto"`` or whole days 0..365 (text from the form, a number from REST).
+
+    The form refuses anything but ``auto`` and up to three digits, and a number outside
+    0..365; the step reads the value with :func:`fraudcal.maturity.resolve_label_maturity`,
+    which refuses the rest (``"400"``) naming the value.
+    """
+    return Param(
+        DEFAULT_LABEL_MATURITY_DAYS,
+        type=["string", "integer"],
+        pattern=LABEL_MATURITY_PATTERN,
+        minimum=0,
+        maximum=365,
+        title="Label maturity (days)",
+        description=description
+        or "A prediction day counts once it is this many days old (its labels are in): 0 = every labeled day; "
+        "auto = read from the label snapshots (the age by which 95 % of a day's labels arrive).",
+    )
 
 
 def calibrate_fraud_model() -> dict[str, Param]:
@@ -151,7 +181,14 @@ def calibrate_fraud_model() -> dict[str, Param]:
             minimum=1,
             maximum=365,
             title="Window (days)",
-            description="Labeled outcomes predicted in [as_of - window_days, as_of).",
+            description="Labeled outcomes predicted in [as_of - window_days, as_of); with a label maturity of m "
+            "days the window keeps its length and ends m days before as_of's date.",
+        ),
+        "label_maturity_days": label_maturity_param(
+            "0: the window ends at as_of (every labeled day counts). m: it ends m days before as_of's date, so "
+            "that only days whose labels are in count (young days hold mostly the fast labels, often the frauds). "
+            "auto: m read from the label snapshots (the age by which 95 % of a day's labels arrive; 0 while "
+            "they do not tell). The set is in force from as_of either way."
         ),
         "min_samples": Param(
             DEFAULT_MIN_SAMPLES,
@@ -188,7 +225,7 @@ def calibrate_fraud_model() -> dict[str, Param]:
             "Level whose interval fills the data interval's predictions left NULL by the online service.",
         ),
         "methods": Param(
-            list(METHODS),
+            list(DEFAULT_METHODS),
             type="array",
             items={"type": "string", "enum": list(METHODS)},
             examples=list(METHODS),
@@ -197,7 +234,10 @@ def calibrate_fraud_model() -> dict[str, Param]:
             title="Methods",
             description="residual: one interval width for every score (kept for compatibility; always computed). "
             "mondrian: per-class label sets, coverage guaranteed for the fraud class. venn_abers: a calibrated "
-            "probability with an interval [p0, p1] (its width is data density, not error: no auto-tickets).",
+            "probability with an interval [p0, p1] (its width is data density, not error: no auto-tickets). "
+            "mondrian_aci: Mondrian whose per-class level adapts to the misses of matured days (ACI, step aci_gamma); "
+            "it learns only from labels that have arrived, so it needs a label maturity to adapt to the right errors "
+            "and lags a shift by the label delay; not selected by default.",
         ),
         "default_method": Param(
             DEFAULT_METHOD,
@@ -205,6 +245,15 @@ def calibrate_fraud_model() -> dict[str, Param]:
             enum=list(METHODS),
             title="Default method",
             description="The method the online service should act on (payload field default_method); one of Methods.",
+        ),
+        "aci_gamma": Param(
+            DEFAULT_ACI_GAMMA,
+            type="number",
+            minimum=0.001,
+            maximum=0.5,
+            title="ACI step size (gamma)",
+            description="mondrian_aci only: how far one matured day's miss rate moves a class's level, alpha += "
+            "gamma x (target - miss rate). Larger follows a drift sooner but jitters with each day's noise.",
         ),
         **triage_params(),
         "replace_other_source": Param(
@@ -363,6 +412,12 @@ def report_drift() -> dict[str, Param]:
             title="Reference window (days)",
             description="The judged day is compared with this many days before it.",
         ),
+        "label_maturity_days": label_maturity_param(
+            "0: the run judges its own day (the day before as_of). m: it judges the day m days earlier, the "
+            "newest whose labels have arrived, and the reference days move with it: alerts come m days later, "
+            "but they are not raised by labels that have not arrived yet. auto: m read from the label snapshots "
+            "(the age by which 95 % of a day's labels arrive; 0 while they do not tell, and the mail says so)."
+        ),
         "pr_auc_drop": Param(
             DEFAULT_PR_AUC_DROP,
             type="number",
@@ -412,13 +467,7 @@ def report_drift() -> dict[str, Param]:
 
 def replay_methods() -> dict[str, Param]:
     """The form of ``replay_methods``: which history, which methods, and the settings production used."""
-    from fraudcal.defaults import (
-        DEFAULT_ACI_GAMMA,
-        DEFAULT_LABEL_MATURITY_DAYS,
-        DEFAULT_REPLAY_DAYS,
-        MONDRIAN_ACI_METHOD,
-        MONDRIAN_METHOD,
-    )
+    from fraudcal.defaults import DEFAULT_REPLAY_DAYS, MONDRIAN_ACI_METHOD, MONDRIAN_METHOD
 
     # fraudcal.replay.REPLAY_METHODS (a test keeps them equal); the core module loads numpy.
     methods = [RESIDUAL_METHOD, MONDRIAN_METHOD, MONDRIAN_ACI_METHOD, VENN_ABERS_METHOD]
@@ -457,30 +506,25 @@ def replay_methods() -> dict[str, Param]:
         "aci_gamma": Param(
             DEFAULT_ACI_GAMMA,
             type="number",
-            exclusiveMinimum=0,
-            maximum=1,
-            title="ACI step (gamma)",
-            description="How far one matured day's misses move Mondrian + ACI's per-class level.",
+            minimum=0.001,
+            maximum=0.5,
+            title="ACI step size (gamma)",
+            description="mondrian_aci only: how far one matured day's miss rate moves a class's level, alpha += "
+            "gamma x (target - miss rate), as in the calibration.",
         ),
         "window_days": Param(
             DEFAULT_WINDOW_DAYS,
             type="integer",
-            minimum=2,
+            minimum=1,
             maximum=365,
             title="Window (days)",
-            description="The window of as_of D holds the days [D - window_days, D - label_maturity_days), as the "
-            "calibration's does; must exceed the label maturity.",
+            description="As the calibration's: the window of day D is [E - window_days, E), E = D minus the label "
+            "maturity.",
         ),
-        "label_maturity_days": Param(
-            DEFAULT_LABEL_MATURITY_DAYS,
-            type=["integer", "string"],
-            minimum=0,
-            maximum=365,
-            pattern="^(auto|[0-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-5])$",  # as text: auto or 0..365
-            title="Label maturity (days)",
-            description="A prediction day joins a window once it is this many days old (0: as soon as labeled), or "
-            "'auto': the delay by which 95 % of a day's labels arrive, from the label snapshots (none recorded: 0, "
-            "and the report says so). An integer 0..365 or 'auto'.",
+        "label_maturity_days": label_maturity_param(
+            "As the calibration's: a prediction day joins the windows once it is this many days old (0: as soon as "
+            "labeled); auto = read from the label snapshots (the age by which 95 % of a day's labels arrive; 0 "
+            "while they do not tell, and the report says so). The replay's labels are those known now."
         ),
         "coverage_level": coverage_level_param(
             "Coverage level (%)", "The level of every label-set method; a day meets it within the Wilson interval."

@@ -12,7 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
-EXPECTED_DAG_IDS = {"calibrate_fraud_model", "backfill_prediction_intervals", "report_coverage", "report_drift"}
+EXPECTED_DAG_IDS = {
+    "calibrate_fraud_model",
+    "backfill_prediction_intervals",
+    "report_coverage",
+    "report_drift",
+    "replay_methods",
+}
 
 # Runs in a fresh interpreter, like the dag-processor: Airflow is imported first (its cost is
 # not the DAG file's), then each DAG file, timed, with network connections forbidden.
@@ -103,6 +109,7 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "source": "fraud_log",
         "csv_path": None,
         "window_days": 30,
+        "label_maturity_days": 0,
         "min_samples": 30,
         "coverage_levels": ["90", "95", "99"],
         "narrow_threshold": 0.2,
@@ -113,6 +120,7 @@ def test_calibration_params_have_the_documented_names_and_defaults(dagbag):
         "replace_other_source": False,
         "methods": ["residual", "mondrian", "venn_abers"],
         "default_method": "mondrian",
+        "aci_gamma": 0.05,
         "ticket_precision": 0.95,
         "clear_npv": 0.999,
         "triage_confidence": 0.9,
@@ -166,6 +174,13 @@ def test_schedule_is_a_data_interval_timetable(dagbag):
         ({"narrow_threshold": 0}, "narrow_threshold"),
         ({"ttl_hours": 0}, "ttl_hours"),
         ({"publish": "yes"}, "publish"),
+        ({"label_maturity_days": "seven"}, "label_maturity_days"),
+        ({"label_maturity_days": 400}, "label_maturity_days"),
+        ({"label_maturity_days": -1}, "label_maturity_days"),
+        ({"label_maturity_days": 7.5}, "label_maturity_days"),
+        ({"aci_gamma": 0}, "aci_gamma"),
+        ({"aci_gamma": 0.6}, "aci_gamma"),
+        ({"methods": ["mondrian_aci", "isotonic"]}, "methods"),
     ],
 )
 def test_invalid_params_are_refused_before_any_run_naming_the_param(airflow_db, conf, param):
@@ -195,3 +210,59 @@ def test_coverage_levels_from_the_form_or_rest_mean_the_same_levels():
     from fraudcal_airflow.steps.calibrate import coverage_levels
 
     assert coverage_levels(["99", "90"]) == coverage_levels([90, 99]) == (90, 99)
+
+
+def test_replay_params_have_the_documented_names_and_defaults(dagbag):
+    from fraudcal.maturity import MAX_LABEL_MATURITY_DAYS
+    from fraudcal.replay import REPLAY_METHODS
+
+    dag = dagbag.dags["replay_methods"]
+    params = dag.params
+    assert {name: params[name] for name in params} == {
+        "model_type": "fraud_detector",
+        "model_versions": [],
+        "source": "fraud_log",
+        "date_from": None,
+        "date_to": None,
+        "methods": ["residual", "mondrian", "mondrian_aci", "venn_abers"],
+        "aci_gamma": 0.05,
+        "window_days": 30,
+        "label_maturity_days": 0,
+        "coverage_level": 90,
+        "narrow_threshold": 0.2,
+        "ticket_precision": 0.95,
+        "clear_npv": 0.999,
+        "triage_confidence": 0.9,
+        "recipients": ["fraud-ops@example.com"],
+    }
+    methods = params.get_param("methods").schema
+    assert methods["items"]["enum"] == list(REPLAY_METHODS)  # the form lists exactly what the core replays
+    maturity = params.get_param("label_maturity_days").schema
+    assert maturity["maximum"] == MAX_LABEL_MATURITY_DAYS
+    assert params.get_param("date_from").schema["format"] == "date"
+    assert type(dag.timetable).__name__ == "NullTimetable"  # manual only (and REST/UI triggers)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [(0, True), (7, True), (365, True), ("auto", True), ("7", True), ("365", True), ("0", True)]
+    + [(366, False), (-1, False), ("seven", False), ("1000", False), ("Auto", False), (1.5, False)],
+)
+def test_replay_label_maturity_accepts_auto_or_0_to_365_as_number_or_text(dagbag, value, valid):
+    # ("400" passes the form's pattern; the plan step refuses it naming it: tests/integration/test_replay_dag.py)
+    import jsonschema
+
+    from fraudcal.maturity import InvalidMaturityError, resolve_label_maturity
+
+    schema = dagbag.dags["replay_methods"].params.get_param("label_maturity_days").schema
+    try:
+        jsonschema.validate(value, schema)
+        accepted = True
+    except jsonschema.ValidationError:
+        accepted = False
+    assert accepted is valid
+    if valid:  # what the form lets through, the core reads
+        try:
+            resolve_label_maturity(value, None)
+        except InvalidMaturityError as error:  # pragma: no cover - would be a mismatch of form and core
+            pytest.fail(f"the form accepts {value!r} but the core refuses it: {error}")

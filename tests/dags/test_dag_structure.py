@@ -23,6 +23,8 @@ EXPECTED_GRAPHS = {
         "calibrate_version.record": {"calibrate_version.compute"},
         "calibrate_version.publish": {"calibrate_version.record"},
         "repair_intervals": {"plan"},
+        # the day's label snapshot (label maturity), once per run for the model type
+        "snapshot_labels": {"plan"},
         # certified triage: a jump waits for an operator (human-in-the-loop) after every version ran
         "triage_jumps": {"calibrate_version.publish"},
         "approve_triage": {"triage_jumps"},
@@ -38,6 +40,13 @@ EXPECTED_GRAPHS = {
     },
     "report_coverage": {"build_report": set(), "send_report": {"build_report"}},
     "report_drift": {"monitor": set(), "notify": {"monitor"}, "request_retraining": {"monitor"}},
+    "replay_methods": {
+        "plan": set(),
+        "extract": {"plan"},
+        "replay": {"plan", "extract"},
+        "build_report": {"plan", "replay"},
+        "send_report": {"build_report"},
+    },
 }
 
 

@@ -13,8 +13,14 @@ import pytest
 
 from fraudcal.names import MAIL_ADDRESS_PATTERN, SAFE_NAME_PATTERN
 
-DAG_IDS = ["calibrate_fraud_model", "backfill_prediction_intervals", "report_coverage", "report_drift"]
-REPORT_DAG_IDS = ["report_coverage", "report_drift"]
+DAG_IDS = [
+    "calibrate_fraud_model",
+    "backfill_prediction_intervals",
+    "report_coverage",
+    "report_drift",
+    "replay_methods",
+]
+REPORT_DAG_IDS = ["report_coverage", "report_drift", "replay_methods"]
 UNSAFE_VERSIONS = ["v1:previous", "a/b", "<img src=x onerror=alert(1)>", "v1\n", "v1\r\nBcc: x@evil.example", ".."]
 BAD_RECIPIENTS = [
     "ops@example.com\r\nBcc: x@evil.example",

@@ -127,7 +127,7 @@ def test_the_demo_refuses_an_unmarked_database_before_writing_anything(unmarked_
         )
         assert result.returncode == 2, result.stdout + result.stderr
         assert "is not marked as scratch" in result.stderr and "FRAUDCAL_SCRATCH=1" in result.stderr
-        assert "[1/6]" not in result.stdout
+        assert "[1/7]" not in result.stdout
     assert tables(url) == {"public.application_data"}
 
 

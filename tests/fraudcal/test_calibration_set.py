@@ -21,8 +21,8 @@ from fraudcal.calibration_set import (
 
 START, END = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 3, tzinfo=UTC)
 
-#: The columns of fraudcal.calibration_sets that a set owns (migration 0001), in table order;
-#: the database adds id, dag_id, run_id, computed_at and created_at.
+#: The columns of fraudcal.calibration_sets that a set owns (migration 0001, and 0007's
+#: label_maturity_days), in table order; the database adds id, dag_id, run_id, computed_at and created_at.
 TABLE_COLUMNS = [
     "model_type",
     "model_version",
@@ -42,6 +42,7 @@ TABLE_COLUMNS = [
     "mean_actual",
     "source",
     "validation",
+    "label_maturity_days",
 ]
 
 
@@ -161,6 +162,15 @@ def test_a_set_states_the_tables_constraints():
     _, _, cset = _compute(200)
     with pytest.raises(ValueError, match="must equal window_end"):
         dataclasses.replace(cset, as_of=END - timedelta(hours=1))
+    # with a label maturity the window ends before as_of (migration 0007), never after it
+    matured = dataclasses.replace(cset, as_of=END + timedelta(days=7), label_maturity_days=7)
+    assert (matured.as_of, matured.window_end) == (END + timedelta(days=7), END)
+    with pytest.raises(ValueError, match="must not be after as_of"):
+        dataclasses.replace(cset, as_of=END - timedelta(days=1), label_maturity_days=7)
+    with pytest.raises(ValueError, match="must be before as_of with label_maturity_days=7"):
+        dataclasses.replace(cset, label_maturity_days=7)
+    with pytest.raises(ValueError, match="label_maturity_days=366 must be in 0..365"):
+        dataclasses.replace(cset, as_of=END + timedelta(days=1), label_maturity_days=366)
     with pytest.raises(ValueError, match="must be after window_start"):
         dataclasses.replace(cset, window_start=END, as_of=END)
     with pytest.raises(ValueError, match="n_positive=201"):

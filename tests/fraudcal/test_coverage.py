@@ -356,3 +356,90 @@ def test_the_certified_replay_row_counts_like_the_replay():
     assert row["missed_frauds"] == sum(bool(y[i]) and i not in tickets for i in range(500))
     assert row["automation_rate"] == len(tickets) / int(high.sum())
     assert row["thresholds"] == [0.8, 0.9] and row["without_threshold"] == 100
+
+
+# ----------------------------------------------------------------------------- label arrival
+
+
+def _snapshot_rows(seed: int = 4) -> list[dict]:
+    """Three snapshot days of one version (the last after the report's end), 30 cohorts each,
+    counts drawn at random: the label-arrival table must come from 2025-03-10 alone."""
+    from datetime import date, timedelta
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for snapshot in (date(2025, 3, 8), date(2025, 3, 10), date(2025, 3, 12)):
+        for back in range(30):
+            n = int(rng.integers(0, 200))
+            labeled = int(rng.integers(0, n + 1))
+            rows.append(
+                {
+                    "prediction_day": snapshot - timedelta(days=back),
+                    "snapshot_day": snapshot,
+                    "n_predictions": n,
+                    "n_labeled": labeled,
+                    "n_fraud": int(rng.integers(0, labeled + 1)),
+                }
+            )
+    return rows
+
+
+def test_the_label_arrival_table_sums_the_newest_snapshot_at_or_before_the_day_by_age():
+    from datetime import date
+
+    import pandas as pd
+
+    from fraudcal.coverage import label_arrival
+    from fraudcal.maturity import AUTO, arrival_curve, resolve_label_maturity
+
+    rows = _snapshot_rows()
+    end = date(2025, 3, 11)  # the 2025-03-12 snapshot lies after the report's end
+    arrival = label_arrival(pd.DataFrame(rows), end, max_age=21)
+    assert arrival["snapshot_day"] == date(2025, 3, 10) and arrival["oldest_age"] == 29
+    newest = [row for row in rows if row["snapshot_day"] == date(2025, 3, 10)]
+
+    def plain(ages):
+        chosen = [row for row in newest if (row["snapshot_day"] - row["prediction_day"]).days in ages]
+        n, labeled, frauds = (sum(row[key] for row in chosen) for key in ("n_predictions", "n_labeled", "n_fraud"))
+        return len(chosen), n, labeled, frauds
+
+    expected = [plain({age}) for age in range(22)] + [plain(set(range(22, 30)))]
+    assert [row["ages"] for row in arrival["rows"]] == [str(age) for age in range(22)] + ["22\u201329"]
+    for row, (cohorts, n, labeled, frauds) in zip(arrival["rows"], expected, strict=True):
+        assert (row["cohorts"], row["n_predictions"], row["n_labeled"], row["n_fraud"]) == (cohorts, n, labeled, frauds)
+        assert row["labeled_share"] == (labeled / n if n else pytest.approx(math.nan, nan_ok=True))
+        assert row["fraud_share"] == (frauds / labeled if labeled else pytest.approx(math.nan, nan_ok=True))
+    # "auto" reads every snapshot up to the day, never the later one.
+    seen = pd.DataFrame([row for row in rows if row["snapshot_day"] <= end])
+    assert arrival["auto"] == resolve_label_maturity(AUTO, arrival_curve(seen), fallback_days=0).to_dict()
+
+
+def test_label_arrival_by_version_gives_none_to_a_version_without_a_snapshot_that_old():
+    from datetime import date
+
+    import pandas as pd
+
+    from fraudcal.coverage import NO_LABEL_SNAPSHOTS, label_arrival_by_version
+
+    frame = pd.DataFrame(_snapshot_rows()).assign(model_version="v1")
+    late = frame[frame["snapshot_day"] == date(2025, 3, 12)].assign(model_version="v3")  # only after the end
+    arrival = label_arrival_by_version(pd.concat([frame, late]), ["v1", "v2", "v3"], date(2025, 3, 11), max_age=3)
+    assert arrival["v2"] is None and arrival["v3"] is None  # v2: none at all; v3: none up to the day
+    assert [row["ages"] for row in arrival["v1"]["rows"]] == ["0", "1", "2", "3", "4\u201329"]
+    assert "calibrate_fraud_model records one per day" in NO_LABEL_SNAPSHOTS
+    with pytest.raises(ValueError, match="model_version"):
+        label_arrival_by_version(frame.drop(columns="model_version"), ["v1"], date(2025, 3, 11))
+
+
+def test_label_arrival_refuses_a_datetime_day_and_a_negative_max_age():
+    from datetime import UTC, date, datetime
+
+    import pandas as pd
+
+    from fraudcal.coverage import label_arrival
+
+    frame = pd.DataFrame(_snapshot_rows())
+    with pytest.raises(ValueError, match="as_of_day must be a date"):
+        label_arrival(frame, datetime(2025, 3, 11, tzinfo=UTC))
+    with pytest.raises(ValueError, match="max_age"):
+        label_arrival(frame, date(2025, 3, 11), max_age=-1)

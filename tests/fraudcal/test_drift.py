@@ -305,3 +305,20 @@ def test_evaluate_day_adds_the_certificate_alert_whatever_the_days_labels():
         "warnings": [],
         "notes": [],
     }
+
+
+def test_the_judged_day_is_the_runs_day_at_maturity_0_and_m_days_earlier_otherwise():
+    from datetime import UTC, datetime, timedelta
+
+    from fraudcal.drift import judged_day
+
+    for as_of in (
+        datetime(2025, 2, 11, tzinfo=UTC),
+        datetime(2025, 2, 11, 6, 30, tzinfo=UTC),
+        datetime(2025, 2, 11, 23, 59, tzinfo=UTC),
+    ):
+        assert judged_day(as_of) == judged_day(as_of, 0) == (as_of - timedelta(days=1)).date()  # as before
+        for m in (1, 3, 365):
+            assert judged_day(as_of, m) == (as_of - timedelta(days=1)).date() - timedelta(days=m)
+    with pytest.raises(ValueError, match="maturity_days"):
+        judged_day(datetime(2025, 2, 11, tzinfo=UTC), 400)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from fraudcal import defaults, online
+from fraudcal.aci import AciState, aci_quantiles
 from fraudcal.calibration_set import calibration_payload, compute_calibration_set
 from fraudcal.conformal import prediction_intervals
 from fraudcal.mondrian import compute_mondrian, label_sets
@@ -68,6 +69,7 @@ SCRIPT = textwrap.dedent(
         "methods": calibration.methods,
         "interval": [calibration.interval(score, "95") for score in scores],
         "label_set": [calibration.label_set(score, "90") for score in scores],
+        "label_set_aci": [calibration.label_set(score, "90", method="mondrian_aci") for score in scores],
         "venn_abers": [calibration.venn_abers(score) for score in scores],
     }))
     """
@@ -83,12 +85,24 @@ def _window():
         p, y, model_type="fraud_detector", model_version="v1", window_start=end - timedelta(days=30), window_end=end
     )
     v1 = calibration_payload({**calibration_set.to_dict(), "id": 1, "computed_at": end, "run_id": "r"})
-    return p, v1, compute_mondrian(p, y), fit_venn_abers(p, y)
+    return p, v1, compute_mondrian(p, y), fit_venn_abers(p, y), _mondrian_aci(p, y)
+
+
+def _mondrian_aci(p, y) -> dict:
+    """A mondrian_aci entry at levels moved off the nominal ones (fraud class looser, legitimate tighter)."""
+    levels = {}
+    for level in defaults.SUPPORTED_LEVELS:
+        state = AciState(level=level, gamma=0.05, alpha={"0": 0.004, "1": 0.25})
+        entry = aci_quantiles(p, y, state)["levels"][str(level)]
+        for label in ("0", "1"):
+            entry[label]["saturated"] = False
+        levels[str(level)] = {**entry, "gamma": 0.05, "updated_through": None}
+    return {"levels": levels}
 
 
 def test_online_loads_and_answers_with_numpy_and_fraudcal_blocked(tmp_path):
-    p, v1, mondrian, venn_abers = _window()
-    main, companion = payload_v2(v1, mondrian, venn_abers, defaults.DEFAULT_METHOD)
+    p, v1, mondrian, venn_abers, mondrian_aci = _window()
+    main, companion = payload_v2(v1, mondrian, venn_abers, defaults.DEFAULT_METHOD, mondrian_aci=mondrian_aci)
     assert companion is not None  # the companion path is the one worth checking here
     key = calibration_key("fraud_detector", "v1")
     (tmp_path / "store.json").write_text(
@@ -114,6 +128,14 @@ def test_online_loads_and_answers_with_numpy_and_fraudcal_blocked(tmp_path):
         [label for label, held in ((0, zero), (1, one)) if held]
         for zero, one in zip(holds_zero, holds_one, strict=True)
     ]
+    # the adapted sets, by the vectorised label-set rule on the ACI quantiles (Mondrian's layout)
+    entry = main["methods"]["mondrian_aci"]["levels"]["90"]
+    array = np.asarray(scores)
+    aci_zero, aci_one = array <= entry["0"]["quantile"], (1.0 - array) <= entry["1"]["quantile"]
+    assert report["label_set_aci"] == [
+        [label for label, held in ((0, zero), (1, one)) if held] for zero, one in zip(aci_zero, aci_one, strict=True)
+    ]
+    assert report["label_set_aci"] != report["label_set"]
     p0, p1, merged = venn_abers_probabilities(scores, venn_abers)
     assert report["venn_abers"] == [
         {"p0": a, "p1": b, "p": c, "width": b - a}
@@ -123,7 +145,9 @@ def test_online_loads_and_answers_with_numpy_and_fraudcal_blocked(tmp_path):
 
 def test_the_copies_of_shared_facts_equal_their_homes():
     assert online.DEFAULT_COVERAGE_LEVEL == defaults.DEFAULT_LEVEL
-    assert (online.METHOD_RESIDUAL, online.METHOD_MONDRIAN, online.METHOD_VENN_ABERS) == defaults.METHODS
+    copies = (online.METHOD_RESIDUAL, online.METHOD_MONDRIAN, online.METHOD_VENN_ABERS, online.METHOD_MONDRIAN_ACI)
+    assert copies == defaults.METHODS
+    assert online.LABEL_SET_METHODS == (defaults.MONDRIAN_METHOD, defaults.MONDRIAN_ACI_METHOD)
     assert online.KEY_PREFIX == "fraudcal:calibration"  # DESIGN.md 3.3
 
 

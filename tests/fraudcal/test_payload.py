@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 
 from fraudcal import online
-from fraudcal.calibration_set import calibration_payload, compute_calibration_set
-from fraudcal.defaults import METHODS, MONDRIAN_METHOD, RESIDUAL_METHOD, SUPPORTED_LEVELS, VENN_ABERS_METHOD
+from fraudcal.aci import AciState, aci_quantiles
+from fraudcal.calibration_set import aci_levels, calibration_payload, compute_calibration_set
+from fraudcal.defaults import (
+    DEFAULT_METHODS,
+    METHODS,
+    MONDRIAN_ACI_METHOD,
+    MONDRIAN_METHOD,
+    RESIDUAL_METHOD,
+    SUPPORTED_LEVELS,
+    VENN_ABERS_METHOD,
+)
 from fraudcal.methods import (
     DefaultMethodNotSelectedError,
     DuplicateMethodError,
@@ -83,7 +92,7 @@ def test_schema_2_keeps_every_version_1_field_and_adds_the_methods(small):
     }
     assert set(main) == set(VERSION_1_FIELDS) | {"default_method", "methods"}
     assert main["default_method"] == MONDRIAN_METHOD
-    assert list(main["methods"]) == list(METHODS)
+    assert list(main["methods"]) == list(DEFAULT_METHODS)
     assert main["methods"][RESIDUAL_METHOD] == {"levels": v1["levels"]}
     assert main["methods"][MONDRIAN_METHOD] == mondrian.to_dict()
     assert main["methods"][VENN_ABERS_METHOD] == venn_abers.to_dict()  # small enough to stay inline
@@ -138,7 +147,7 @@ def test_load_answers_as_the_vectorised_core_does(window, request):
     main, companion = payload_v2(v1, mondrian, venn_abers, MONDRIAN_METHOD)
     assert (companion is None) == (window == "small")
     calibration = load(_store(main, companion).get, "fraud_detector", "v1")
-    assert calibration.methods == METHODS and calibration.default_method == MONDRIAN_METHOD
+    assert calibration.methods == DEFAULT_METHODS and calibration.default_method == MONDRIAN_METHOD
     scores = _probe_scores(p, [*mondrian.quantiles("90"), *mondrian.quantiles("99")])
     p0, p1, merged = venn_abers_probabilities(scores, venn_abers)
     for level in ("90", "99"):
@@ -249,7 +258,9 @@ def test_bad_method_params_are_refused_with_a_named_error(methods, default_metho
 
 
 def test_good_method_params_come_back_in_canonical_order():
-    assert checked_methods(["venn_abers", "residual", "mondrian"], "venn_abers") == METHODS
+    assert checked_methods(["venn_abers", "residual", "mondrian"], "venn_abers") == DEFAULT_METHODS
+    assert checked_methods(["mondrian_aci", "venn_abers", "residual", "mondrian"], "mondrian_aci") == METHODS
+    assert METHODS[-1] == MONDRIAN_ACI_METHOD  # the fourth method comes last, after the three of version 2
     assert checked_methods(["mondrian"], "mondrian") == ("mondrian",)
 
 
@@ -277,3 +288,88 @@ def test_keys_refuse_the_separator():
     with pytest.raises(ValueError, match="without ':'"):
         calibration_key("fraud_detector", "v1:previous")
     assert companion_key(KEY) == "fraudcal:calibration:fraud_detector:v1:venn_abers"
+
+
+# ---------------------------------------------------------------- mondrian_aci and the label maturity
+
+
+def _aci_entry(p, y, alphas: dict[str, float], saturated: dict[str, bool]) -> dict:
+    """The levels of a mondrian_aci set at the given per-class alphas (as the calibration step builds them)."""
+    levels = {}
+    for level in SUPPORTED_LEVELS:
+        state = AciState(level=level, gamma=0.05, alpha=alphas, updated_through="2025-03-01", saturated=saturated)
+        entry = aci_quantiles(p, y, state)["levels"][str(level)]
+        for label in ("0", "1"):
+            entry[label]["saturated"] = saturated[label]
+        levels[str(level)] = {**entry, "gamma": 0.05, "updated_through": "2025-03-01"}
+    return {"levels": levels}
+
+
+def test_mondrian_aci_rides_beside_the_other_methods_and_keeps_every_field(small):
+    p, y, v1, mondrian, venn_abers = small
+    aci = _aci_entry(p, y, {"0": 0.07, "1": 0.2}, {"0": False, "1": True})
+    without, _ = payload_v2(v1, mondrian, venn_abers, MONDRIAN_METHOD)
+    main, _ = payload_v2(v1, mondrian, venn_abers, MONDRIAN_METHOD, mondrian_aci=aci, label_maturity_days=7)
+    # every field of the payload without ACI is there, unchanged; two are added
+    assert {name: main[name] for name in without if name != "methods"} == {
+        name: without[name] for name in without if name != "methods"
+    }
+    assert set(main) == set(without) | {"label_maturity_days"} and main["label_maturity_days"] == 7
+    assert {name: main["methods"][name] for name in DEFAULT_METHODS} == without["methods"]
+    assert main["methods"][MONDRIAN_ACI_METHOD] == {"levels": aci_levels(aci["levels"])}
+    entry = main["methods"][MONDRIAN_ACI_METHOD]["levels"]["90"]
+    assert entry["1"]["alpha"] == 0.2 and entry["1"]["saturated"] is True and entry["0"]["saturated"] is False
+    # the fraud class's level moved from 0.1 to 0.2: a looser fraud quantile than Mondrian's
+    assert entry["1"]["quantile"] <= mondrian.levels["90"]["1"]["quantile"]
+    assert checked_methods(list(main["methods"]), MONDRIAN_ACI_METHOD) == METHODS
+    payload_v2(v1, None, None, MONDRIAN_ACI_METHOD, mondrian_aci=aci)  # ACI may be the default method
+    with pytest.raises(DefaultMethodNotSelectedError, match="mondrian_aci"):
+        payload_v2(v1, mondrian, None, MONDRIAN_ACI_METHOD)
+
+
+def test_a_mondrian_aci_entry_whose_rank_is_not_its_alpha_is_refused(small):
+    p, y, v1, mondrian, _ = small
+    aci = _aci_entry(p, y, {"0": 0.1, "1": 0.1}, {"0": False, "1": False})
+    aci["levels"]["90"]["1"]["alpha"] = 0.3  # k no longer the rank of n at alpha
+    with pytest.raises(ValueError, match="mondrian_aci level 90, class 1: k=.* is not the rank"):
+        payload_v2(v1, mondrian, None, MONDRIAN_METHOD, mondrian_aci=aci)
+
+
+def test_at_the_nominal_level_mondrian_aci_is_mondrian_bit_for_bit(small):
+    p, y, v1, mondrian, _ = small
+    aci = _aci_entry(p, y, {"0": 0.1, "1": 0.1}, {"0": False, "1": False})
+    main, _ = payload_v2(v1, mondrian, None, MONDRIAN_METHOD, mondrian_aci=aci)
+    entry = main["methods"][MONDRIAN_ACI_METHOD]["levels"]["90"]
+    assert {label: {key: entry[label][key] for key in ("n", "k", "quantile")} for label in ("0", "1")} == {
+        label: mondrian.levels["90"][label] for label in ("0", "1")
+    }
+
+
+def test_load_answers_mondrian_aci_label_sets_with_the_mondrian_rule(small):
+    p, y, v1, mondrian, venn_abers = small
+    aci = _aci_entry(p, y, {"0": 0.02, "1": 0.3}, {"0": False, "1": False})
+    main, companion = payload_v2(v1, mondrian, venn_abers, MONDRIAN_ACI_METHOD, mondrian_aci=aci)
+    calibration = load(_store(main, companion).get, "fraud_detector", "v1")
+    assert calibration.methods == METHODS and calibration.default_method == MONDRIAN_ACI_METHOD
+    entry = aci_levels(aci["levels"])["95"]
+    q_zero, q_one = entry["0"]["quantile"], entry["1"]["quantile"]
+    scores = _probe_scores(p, [q_zero, q_one, *mondrian.quantiles("95")])
+    changed = 0
+    for score in scores:
+        expected = [label for label, held in ((0, score <= q_zero), (1, 1.0 - score <= q_one)) if held]
+        assert calibration.label_set(score, 95, method=MONDRIAN_ACI_METHOD) == expected
+        changed += calibration.label_set(score, 95) != expected
+    assert changed > 0  # the adapted levels give other sets than Mondrian's on some scores
+    with pytest.raises(ValueError, match="method 'venn_abers' has no label sets"):
+        calibration.label_set(0.5, 90, method=VENN_ABERS_METHOD)
+    without_aci = load(_store(*payload_v2(v1, mondrian, None, MONDRIAN_METHOD)).get, "fraud_detector", "v1")
+    assert without_aci.label_set(0.5, 90, method=MONDRIAN_ACI_METHOD) is None
+
+
+def test_a_payload_without_the_maturity_field_is_what_it_was(small):
+    _, _, v1, mondrian, _ = small
+    main, _ = payload_v2(v1, mondrian, None, MONDRIAN_METHOD)
+    assert "label_maturity_days" not in main
+    assert payload_v2(v1, mondrian, None, MONDRIAN_METHOD, label_maturity_days=0)[0]["label_maturity_days"] == 0
+    with pytest.raises(ValueError, match="whole number of days"):
+        payload_v2(v1, mondrian, None, MONDRIAN_METHOD, label_maturity_days=1.5)

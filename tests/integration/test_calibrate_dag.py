@@ -96,6 +96,8 @@ def test_daily_run_publishes_sets_equal_to_an_sql_recomputation(clean):
         payload = live(redis_client, version)
         expected = sql_recomputation(pg, version, "2025-01-21", "2025-02-20")
         assert payload["as_of"] == "2025-02-20T00:00:00Z" and payload["window_start"] == "2025-01-21T00:00:00Z"
+        # label_maturity_days 0 (the default): the window ends at as_of, as it always did
+        assert payload["window_end"] == payload["as_of"] and payload["label_maturity_days"] == 0
         assert (payload["n"], payload["n_positive"]) == (expected["n"], expected["n_positive"])
         assert payload["levels"] == {
             level: {"quantile": entry["quantile"], "k": entry["k"]} for level, entry in expected["levels"].items()

@@ -58,12 +58,14 @@ def test_demo_runs_end_to_end_on_throwaway_servers():
     assert "calibrate_fraud_model for as_of" in output and ": success in" in output
     # today's set replaces the live set of the last history day (older as_of)
     assert re.search(r"fraudcal:calibration:fraud_detector:v1 .* replaced", output)
-    assert re.search(r"\[4/6\] backfill_prediction_intervals .*: success", output)
-    assert re.search(r"\[5/6\] report_coverage: success", output)
+    assert re.search(r"\[4/7\] backfill_prediction_intervals .*: success", output)
+    assert re.search(r"\[5/7\] report_coverage: success", output)
     assert "delivered: 1 new message(s)" in output
-    assert re.search(r"\[6/6\] report_drift for fraud_detector_drifted .*: success", output)
+    assert re.search(r"\[6/7\] report_drift for fraud_detector_drifted .*: success", output)
     assert "mail:  [ALERT] fraud_detector_drifted v1 (" in output
     assert 'Asset fraud_model_retraining_requested: {"model_type": "fraud_detector_drifted"' in output
+    assert re.search(r"\[7/7\] replay_methods over the last 60 days .*: success", output)
+    assert "Mondrian + ACI met fraud-class coverage" in output
     # The throwaway servers are stopped: the socket folder and the port are gone.
     socket_folder = postgres.group(1).split("host=")[1]
     assert not Path(socket_folder).exists()

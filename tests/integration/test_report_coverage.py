@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fraudcal.defaults import METHODS
+from fraudcal.defaults import REPORTED_METHODS
 from fraudcal_dev.dagtest import load_dag, run_dag, task_states
 from fraudcal_dev.services import free_port
 from tests.integration.history import load_history
@@ -54,7 +54,7 @@ def sql_coverage(db_url: str, level: str = "90") -> dict[tuple[str, bool], tuple
 
 @pytest.fixture(scope="module")
 def history(db_url):
-    return load_history(db_url, methods=METHODS)
+    return load_history(db_url, methods=REPORTED_METHODS)
 
 
 @pytest.fixture

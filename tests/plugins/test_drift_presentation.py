@@ -4,6 +4,7 @@ metric can be, and the coverage level asked for in its table."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -128,3 +129,103 @@ def test_the_alert_mail_says_the_certificate_numbers(db_url, smtp_sink):  # db_u
     assert alert["message"] in html
     cids = {part["Content-ID"].strip("<>") for part in message.walk() if part["Content-ID"]}
     assert cids == {presentation.alert_chart_name("v1", "ticket_precision_7d")}
+
+
+# ----------------------------------------------------------------------------- label maturity
+
+
+def _metrics() -> dict:
+    return {
+        "predictions": 1_000, "labeled": 900, "frauds": 18, "fraud_rate": 0.02, "pr_auc": 0.7, "pr_auc_7d": 0.71,
+        "pr_auc_baseline": 0.72, "roc_auc": 0.9, "brier": 0.02, "ece": 0.004, "mean_probability": 0.03,
+        "psi": 0.41, "ks": 0.02, "coverage_90": 0.9011, "coverage_fraud_90": 0.1011, "mean_width_90": 0.12,
+    }
+
+
+def _arrival() -> dict:
+    """The compact label-arrival entry of a snapshot whose cohorts were 40 days old at most."""
+    import pandas as pd
+
+    from fraudcal.coverage import label_arrival
+
+    snapshot = date(2025, 2, 10)
+    days = [snapshot - timedelta(days=age) for age in range(41)]
+    frame = pd.DataFrame(
+        {
+            "prediction_day": days, "snapshot_day": snapshot, "n_predictions": 100,
+            "n_labeled": [min(90, 20 + 18 * age) for age in range(41)], "n_fraud": 3,
+        }
+    )
+    return label_arrival(frame, snapshot, max_age=presentation.ARRIVAL_MAX_AGE)
+
+
+def _results(maturity: dict | None, with_arrival: bool) -> list[dict]:
+    from fraudcal_airflow.reporting.render import json_ready
+
+    results = [
+        {"model_version": "v1", "day": "2025-02-10", "metrics": _metrics(),
+         "alerts": [{"rule": "PSI", "metric": "psi", "value": 0.41, "threshold": 0.25}], "notes": ["a note"]},
+        {"model_version": "v2", "day": "2025-02-10", "metrics": _metrics(), "alerts": [], "notes": []},
+    ]
+    if with_arrival:
+        for result, arrival in zip(results, (json_ready(_arrival()), None), strict=True):
+            result.update(label_maturity=maturity, label_arrival=arrival)
+    return results
+
+
+def _render(results: list[dict]) -> str:
+    return presentation.render_html(
+        "[ALERT] fraud_detector v1 (PSI) on 2025-02-10: retraining requested", "fraud_detector", JUDGED, results,
+        {"v1-psi.png": b""}, "http://localhost:8080/run", 90, "mondrian",
+    )
+
+
+#: The label-arrival block of the drift mail: its row of the layout table, up to the footer's row.
+ARRIVAL_BLOCK = re.compile(
+    r'\n<tr><td style="padding:8px 20px;font-size:12px;">\n  <div style="font-size:13px;font-weight:bold;'
+    r'margin:4px 0;">Labels by cohort age</div>.*?</td></tr>(?=\n<tr><td style="padding:16px 20px;font-size:12px;)',
+    re.DOTALL,
+)
+
+
+def test_at_maturity_0_the_mail_is_the_mail_of_old_plus_the_label_arrival_block():
+    summary = {"requested": 0, "days": 0, "reason": "label_maturity_days = 0: every labeled day counts",
+               "run_day": "2025-02-10", "judged_day": "2025-02-10"}
+    old = _render(_results(None, with_arrival=False))  # results as monitor returned them before label maturity
+    new = _render(_results(summary, with_arrival=True))
+    assert len(ARRIVAL_BLOCK.findall(new)) == 1 and ARRIVAL_BLOCK.sub("", new) == old  # nothing else changed
+    assert "Label maturity" not in new  # 0 days requested: nothing to say about the judged day
+    assert new.index("Labels by cohort age") > new.index("PR-AUC of the trailing 7 days")  # after the figures
+    block = ARRIVAL_BLOCK.search(new).group(0)
+    assert "<b>v2</b>: no label snapshots yet (calibrate_fraud_model records one per day)." in block
+    # ages 0..7 one by one, then 8..40 pooled: 20 %, 38 %, ... then 90 % labeled, 3 frauds of each day's labels
+    assert ">8\u201340</th>" in block and ">20.0&nbsp;%</td><td align=\"right\">38.0&nbsp;%<" in block
+    assert ">15.0&nbsp;%</td>" in block  # 3 frauds among the 20 labels of age 0
+    assert "label_maturity_days = auto would choose 4 days; auto: 95 % of a cohort&#39;s eventual labels" in block
+
+
+def test_with_a_maturity_the_mail_says_which_day_was_judged_and_why_before_any_figure():
+    summary = {"requested": "auto", "days": 3, "reason": "auto: 95 % of a cohort's eventual labels arrive within "
+               "3 days (curve from 40 cohorts) [label snapshots of 5 day(s) up to 2025-02-13]",
+               "run_day": "2025-02-13", "judged_day": "2025-02-10"}
+    html = _render(_results(summary, with_arrival=True))
+    sentence = presentation.maturity_sentence(summary)
+    assert sentence.startswith("Label maturity: 3 days (auto: 95 % of a cohort's eventual labels arrive within 3 days")
+    assert "The judged day is 2025-02-10, 3 days before this run's day 2025-02-13" in sentence
+    assert "alerts come 3 days later, but they are not raised by labels that have not arrived yet" in sentence
+    assert sentence.replace("'", "&#39;") in html
+    assert html.index("Label maturity: 3 days") < html.index("<b>v1</b>:") < html.index(">on 2025-02-10</th>")
+
+
+def test_the_maturity_sentence_is_left_out_only_when_0_days_were_asked_for():
+    base = {"run_day": "2025-02-10", "judged_day": "2025-02-10", "reason": "why"}
+    assert presentation.maturity_sentence(None) is None
+    assert presentation.maturity_sentence({**base, "requested": 0, "days": 0}) is None
+    assert presentation.maturity_sentence({**base, "requested": "0", "days": 0}) is None
+    fallback = presentation.maturity_sentence({**base, "requested": "auto", "days": 0})  # auto that fell back
+    assert fallback == (
+        "Label maturity: 0 days, so the judged day is this run's day, 2025-02-10, whose labels may still be "
+        "arriving (why)."
+    )
+    one = presentation.maturity_sentence({**base, "requested": 1, "days": 1, "judged_day": "2025-02-09"})
+    assert "Label maturity: 1 day (why). The judged day is 2025-02-09, 1 day before" in one

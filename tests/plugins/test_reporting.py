@@ -517,3 +517,51 @@ def test_a_broken_certificate_row_costs_only_the_triage_of_its_version():
     assert any(f.startswith("v1: certified triage could not be measured (KeyError") for f in figures["findings"])
     assert not by_name["v2"]["triage"]["violated"]
     report.render_html(figures, CONTEXT)  # renders
+
+
+# ----------------------------------------------------------------------------- label arrival
+
+
+def _arrival_snapshots():
+    """One snapshot of v1 on 2025-02-07 (cohorts up to 30 days old) and an older one that must not count."""
+    from datetime import date, timedelta
+
+    import pandas as pd
+
+    rows = []
+    for snapshot, shift in ((date(2025, 2, 5), 5), (date(2025, 2, 7), 0)):
+        for age in range(31):
+            n = 100 + age
+            labeled = min(n, 10 + 15 * age + shift)
+            rows.append({"model_version": "v1", "prediction_day": snapshot - timedelta(days=age), "snapshot_day": snapshot,
+                         "n_predictions": n, "n_labeled": labeled, "n_fraud": labeled // 10})
+    return pd.DataFrame(rows)
+
+
+def test_the_coverage_report_shows_and_exports_the_labeled_share_by_cohort_age():
+    from datetime import date
+
+    from fraudcal.coverage import label_arrival_by_version
+
+    arrival = label_arrival_by_version(_arrival_snapshots(), ["v1", "v2"], date(2025, 2, 7))
+    figures = _figures({"v1": _rare_fraud()}, label_arrival=arrival)  # v2 has no labeled rows and no snapshot
+    assert [entry["model_version"] for entry in figures["label_arrival"]] == ["v1", "v2"]
+    html = _text(report.render_html(figures, CONTEXT))
+    assert "When the labels arrive" in html
+    assert "v2 : no label snapshots yet (calibrate_fraud_model records one per day)." in html  # (v2 in bold)
+    # age 0 of the 2025-02-07 snapshot: 10 of 100 labeled, 1 fraud; age 21: 121 predictions, all 121 labeled, 12
+    assert "0 1 100 10 10.0 % 1 10.0 %" in html
+    assert "21 1 121 121 100.0 % 12 9.9 %" in html
+    # ages 22..30 pooled: 9 cohorts, 122+...+130 predictions, all labeled, sum of n // 10 frauds
+    n = sum(range(122, 131))
+    frauds = sum(value // 10 for value in range(122, 131))
+    assert f"22\u201330 (pooled) 9 {n:,} {n:,} 100.0 % {frauds} {frauds / n * 100:.1f} %" in html
+    table = [row for row in csv.DictReader(io.StringIO(report.figures_csv(figures))) if row["table"] == "label_arrival"]
+    values = {(row["model_version"], row["row"], row["column"]): row["value"] for row in table}
+    assert (values[("v1", "3", "n_labeled")], values[("v1", "3", "n_predictions")]) == ("55", "103")
+    assert float(values[("v1", "3", "labeled_share")]) == 55 / 103
+    assert float(values[("v1", "22-30", "fraud_share")]) == frauds / n
+    assert values[("v1", "auto", "snapshot_day")] == "2025-02-07"
+    assert values[("v1", "auto", "reason")] == arrival["v1"]["auto"]["reason"]
+    assert values[("v2", "auto", "reason")] == "no label snapshots yet (calibrate_fraud_model records one per day)"
+    assert figures["status"] == _figures({"v1": _rare_fraud()})["status"]  # it informs; the status does not follow it

@@ -63,6 +63,73 @@ def test_version_plan_and_snapshot_round_trip_through_json():
     assert plan.window == (datetime(2025, 1, 21, tzinfo=UTC), datetime(2025, 2, 20, tzinfo=UTC))
 
 
+def test_a_version_plan_with_a_label_maturity_carries_its_window_end():
+    import json
+
+    plan = calibrate.VersionPlan(
+        "v1", "2025-01-14T00:00:00+00:00", "2025-02-20T00:00:00+00:00", "2025-02-13T00:00:00+00:00", 7
+    )
+    assert calibrate.VersionPlan.from_dict(json.loads(json.dumps(plan.as_dict()))) == plan
+    assert plan.window == (datetime(2025, 1, 14, tzinfo=UTC), datetime(2025, 2, 13, tzinfo=UTC))
+    assert plan.as_of_time == datetime(2025, 2, 20, tzinfo=UTC)
+    # a plan written before maturity existed (an XCom of an older run) reads as maturity 0
+    old = calibrate.VersionPlan.from_dict({"model_version": "v1", "window_start": "2025-01-21T00:00:00+00:00",
+                                           "as_of": "2025-02-20T00:00:00+00:00"})
+    assert (old.window[1], old.label_maturity_days) == (datetime(2025, 2, 20, tzinfo=UTC), 0)
+
+
+@pytest.mark.parametrize("value", ["auto", 0, "0", 7, "365"])
+def test_the_calibration_request_keeps_a_good_maturity_as_given(value):
+    request = calibrate.CalibrationRequest.from_params({**CALIBRATION_PARAMS, "label_maturity_days": value})
+    assert request.label_maturity_days == value
+    assert calibrate.CalibrationRequest.from_params(CALIBRATION_PARAMS).label_maturity_days == 0
+
+
+@pytest.mark.parametrize("value", ["seven", "400", 400, -1, True, 7.5])
+def test_the_calibration_request_refuses_a_bad_maturity_naming_it(value):
+    with pytest.raises(CalibrationInputError, match=f"label_maturity_days must be 'auto' or an integer in 0..365; got {value!r}"):
+        calibrate.CalibrationRequest.from_params({**CALIBRATION_PARAMS, "label_maturity_days": value})
+
+
+def test_matured_day_errors_judge_each_row_with_the_set_in_force_when_it_was_made():
+    import numpy as np
+
+    at = np.array(
+        [
+            "2025-03-01T10:00",  # before any set: left out
+            "2025-03-02T01:00", "2025-03-02T05:00", "2025-03-02T23:00",  # set A (as_of 03-02 00:00)
+            "2025-03-03T02:00", "2025-03-03T13:00",  # 02:00 under A, 13:00 under B (as_of 03-03 12:00)
+            "2025-03-04T09:00",  # after the newest matured day: left out
+        ],
+        dtype="datetime64[us]",
+    )
+    p = np.array([0.5, 0.3, 0.9, 0.05, 0.25, 0.25, 0.9])
+    y = np.array([1, 0, 1, 1, 0, 0, 0], dtype=float)
+    as_ofs = np.array(["2025-03-02T00:00", "2025-03-03T12:00"], dtype="datetime64[us]")
+    quantiles = (np.array([0.2, 0.3]), np.array([0.5, 0.5]))  # (q_0, q_1) of A and of B
+    days = calibrate.matured_day_errors(
+        at, p, y, as_ofs, quantiles, after=None, through=np.datetime64("2025-03-03", "D")
+    )
+    # 03-02: legit 0.3 > 0.2 missed; frauds 0.9 (1 - p = 0.1 <= 0.5) covered, 0.05 (0.95 > 0.5) missed
+    # 03-03: legit 0.25 > 0.2 missed under A; legit 0.25 <= 0.3 covered under B
+    assert days == [
+        {"day": "2025-03-02", "misses": {"0": 1, "1": 1}, "counts": {"0": 1, "1": 2}},
+        {"day": "2025-03-03", "misses": {"0": 1, "1": 0}, "counts": {"0": 2, "1": 0}},
+    ]
+    after = calibrate.matured_day_errors(
+        at, p, y, as_ofs, quantiles, after=np.datetime64("2025-03-02", "D"), through=np.datetime64("2025-03-03", "D")
+    )
+    assert [day["day"] for day in after] == ["2025-03-03"]
+    # a set without the level (NaN) is no set in force; no set at all: nothing to judge
+    lacking = (np.array([np.nan, 0.3]), np.array([np.nan, 0.5]))
+    assert [d["counts"] for d in calibrate.matured_day_errors(
+        at, p, y, as_ofs, lacking, after=None, through=np.datetime64("2025-03-03", "D")
+    )] == [{"0": 1, "1": 0}]
+    none = (np.array([]), np.array([]))
+    empty = np.array([], dtype="datetime64[us]")
+    assert calibrate.matured_day_errors(at, p, y, empty, none, after=None, through=np.datetime64("2025-03-05", "D")) == []
+
+
 def test_recorded_set_announces_only_which_sets():
     recorded = calibrate.RecordedSet("m", "v1", "2025-02-20T00:00:00Z", {"residual": 7, "mondrian": 8}, changed=False)
     assert recorded.asset_extra == {

@@ -16,4 +16,7 @@
     Writes to the application's log: the backfill of the four interval columns.
 ``calibration_sets``, ``report_runs``, ``model_health``
     The tables fraudcal owns (schema ``fraudcal``).
+``maturity``, ``aci``
+    The label snapshots (``fraudcal.label_snapshots``, what ``label_maturity_days = "auto"``
+    reads) and the per-class ACI states of ``mondrian_aci`` (``fraudcal.aci_state``).
 """

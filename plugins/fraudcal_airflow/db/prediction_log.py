@@ -257,3 +257,28 @@ def scores(copy_conn: psycopg2.extensions.connection, period: VersionPeriod) -> 
     """Every probability (labeled or not) of ``period``; NaN for NULL."""
     statement = log_statement("prediction_log/scores", period.source)
     return _copy(copy_conn, statement, period.params(), [("probability", "float8")])["probability"]
+
+
+#: The columns of :func:`replay_predictions`, in SELECT order.
+REPLAY_COLUMNS = [
+    ("predicted_at", "timestamptz"),
+    ("probability", "float8"),
+    ("labeled", "bool"),
+    ("label", "int2"),
+    ("high_risk", "bool"),
+    ("has_risk_level", "bool"),
+]
+
+
+def replay_predictions(copy_conn: psycopg2.extensions.connection, period: VersionPeriod) -> dict[str, np.ndarray]:
+    """Every prediction of ``period``, labeled or not, for the replay of the methods: one binary COPY.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The :data:`REPLAY_COLUMNS`: ``predicted_at`` (datetime64[us], UTC), ``probability``
+        (NaN for NULL), ``labeled`` (bool), ``label`` (int16, the log's value; 0 where not
+        labeled), ``high_risk`` (HIGH or CRITICAL) and ``has_risk_level`` (bool).
+    """
+    statement = log_statement("prediction_log/replay_predictions", period.source)
+    return _copy(copy_conn, statement, period.params(), REPLAY_COLUMNS)

@@ -5,6 +5,12 @@ The figures come from the core (:func:`fraudcal.coverage.version_figures`), fed 
 charts (PNG, matplotlib), renders ``coverage_report.html.j2`` and writes a long-format CSV of
 every table. :mod:`fraudcal_airflow.steps.coverage_report` runs it; archiving and mailing are
 shared with the drift report (:mod:`fraudcal_airflow.reporting.archive`, ``.mail``).
+
+Label arrival: per version, the labeled share (and the fraud share among the labeled) by cohort
+age, ages 0..:data:`fraudcal.coverage.LABEL_ARRIVAL_MAX_AGE` and the older ages pooled, from the
+newest label snapshot at or before the report's end, with the maturity ``"auto"`` would choose and
+why (:func:`fraudcal.coverage.label_arrival`); a version without snapshots says
+:data:`fraudcal.coverage.NO_LABEL_SNAPSHOTS`. It informs; the status does not follow it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from fraudcal.defaults import METHODS, MONDRIAN_METHOD, RESIDUAL_METHOD, SUPPORTED_LEVELS, VENN_ABERS_METHOD
+from fraudcal.defaults import MONDRIAN_METHOD, REPORTED_METHODS, RESIDUAL_METHOD, SUPPORTED_LEVELS, VENN_ABERS_METHOD
 from fraudcal_airflow.db.prediction_log import mondrian_in_force, quantile_column, without_unusable_probabilities
 from fraudcal_airflow.reporting.render import figure_png, new_figure, render_template
 
@@ -35,6 +41,7 @@ def build_figures(
     venn_abers_by_version: Mapping[str, tuple[Any, list[dict[str, Any]]]] | None = None,
     triage_by_version: Mapping[str, list[dict[str, Any]]] | None = None,
     period: tuple[date, date] | None = None,
+    label_arrival: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Per-version figures (core), the methods side by side, the certified triage, the status and the headline.
 
@@ -58,6 +65,11 @@ def build_figures(
     period : (date, date), optional
         The report's inclusive days: the triage table lists each of them (default: the days
         with a labeled prediction).
+    label_arrival : dict, optional
+        Per version (every version of the report, measured or not), :func:`fraudcal.coverage.label_arrival`
+        of its snapshots up to the report's end, or None without one
+        (:func:`fraudcal.coverage.label_arrival_by_version`). Absent: no label-arrival part.
+        Becomes ``figures["label_arrival"]``: ``[{"model_version", "arrival"}]`` in version order.
     """
     import numpy as np
 
@@ -113,7 +125,7 @@ def build_figures(
                 venn_abers=venn_abers,
                 level=level,
                 narrow_threshold=narrow_threshold,
-                set_ages={method: method_ages.get(method, {}).get(version) for method in METHODS},
+                set_ages={method: method_ages.get(method, {}).get(version) for method in REPORTED_METHODS},
                 stale_after_hours=stale_after_hours,
             )
             status, findings, other_findings = combined_verdict(figures, comparison, default_method)
@@ -154,6 +166,11 @@ def build_figures(
     empty = np.array([], dtype=np.float64)
     columns = list(zip(*pooled_venn_abers, strict=True)) if pooled_venn_abers else [(empty,)] * 6
     methods[VENN_ABERS_METHOD] = venn_abers_figures(*(np.concatenate(column) for column in columns))
+    arrival = {}
+    if label_arrival is not None:
+        arrival["label_arrival"] = [
+            {"model_version": version, "arrival": entry} for version, entry in sorted(label_arrival.items())
+        ]
     return {
         "status": report_status(versions),
         "level": level,
@@ -166,6 +183,7 @@ def build_figures(
         "versions": versions,
         "findings": findings,
         "other_findings": other_findings,
+        **arrival,
     }
 
 
@@ -953,6 +971,7 @@ def render_html(figures: dict[str, Any], context: dict[str, Any]) -> str:
     return render_template(
         "coverage_report.html.j2",
         **context,
+        label_arrival=label_arrival_views(figures.get("label_arrival")),
         status=figures["status"],
         headline=line,
         question=trust_question(figures),
@@ -970,6 +989,30 @@ def render_html(figures: dict[str, Any], context: dict[str, Any]) -> str:
         default_method_title=METHOD_TITLES[figures.get("default_method", RESIDUAL_METHOD)],
         default_method=figures.get("default_method", RESIDUAL_METHOD),
     )
+
+
+def label_arrival_views(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The label-arrival tables as the report shows them: per version its rows and the ``auto``
+    sentence, or the sentence saying it has no snapshot yet ([] when the figures have no such part)."""
+    from fraudcal.coverage import NO_LABEL_SNAPSHOTS, auto_maturity_sentence
+    from fraudcal_airflow.reporting.render import json_ready
+
+    views = []
+    for entry in entries or []:
+        arrival = json_ready(entry["arrival"])  # NaN shares as None: the table shows a dash
+        if arrival is None:
+            views.append({"model_version": entry["model_version"], "none": NO_LABEL_SNAPSHOTS})
+            continue
+        views.append(
+            {
+                "model_version": entry["model_version"],
+                "none": None,
+                "snapshot_day": arrival["snapshot_day"],
+                "rows": arrival["rows"],
+                "auto": auto_maturity_sentence(arrival["auto"]),
+            }
+        )
+    return views
 
 
 def method_rows(comparison: dict[str, Any], default_method: str | None) -> list[dict[str, Any]]:
@@ -1001,7 +1044,7 @@ def method_rows(comparison: dict[str, Any], default_method: str | None) -> list[
 def decision_rows(comparison: dict[str, Any], default_method: str | None) -> list[dict[str, Any]]:
     """Per method at the report's level: label-set mix, auto-tickets, legitimate ones, human reviews."""
     rows = []
-    for method in METHODS:
+    for method in REPORTED_METHODS:
         entry = comparison["methods"][method]
         rows.append(
             {
@@ -1051,7 +1094,36 @@ def figures_csv(figures: dict[str, Any]) -> str:
             writer.writerow(["label_sets", name, "", column, value])
         _comparison_csv(writer, name, version.get("comparison"))
         _triage_csv(writer, name, version.get("triage"), version.get("certified_replay"))
+    _label_arrival_csv(writer, figures.get("label_arrival"))
     return buffer.getvalue()
+
+
+#: The columns of one label-arrival row the CSV keeps.
+LABEL_ARRIVAL_CSV_COLUMNS = (
+    "first_age", "last_age", "cohorts", "n_predictions", "n_labeled", "labeled_share", "n_fraud", "fraud_share",
+)
+
+
+def _label_arrival_csv(writer: Any, entries: list[dict[str, Any]] | None) -> None:
+    """Table ``label_arrival``: per version, one row per age (``0``, ``1``, ... and the pooled
+    ``22-N``, an ASCII hyphen: the mail's CSV part declares no charset) and row ``auto``
+    (``snapshot_day``, ``days``, ``reason``); a version without snapshots has row ``auto`` with
+    ``snapshot_day`` empty and the sentence as its ``reason``."""
+    from fraudcal.coverage import NO_LABEL_SNAPSHOTS
+
+    for entry in entries or []:
+        name, arrival = entry["model_version"], entry["arrival"]
+        if arrival is None:
+            writer.writerow(["label_arrival", name, "auto", "snapshot_day", ""])
+            writer.writerow(["label_arrival", name, "auto", "reason", NO_LABEL_SNAPSHOTS])
+            continue
+        for row in arrival["rows"]:
+            for column in LABEL_ARRIVAL_CSV_COLUMNS:
+                ages = str(row["first_age"]) if row["first_age"] == row["last_age"] else f"{row['first_age']}-{row['last_age']}"
+                writer.writerow(["label_arrival", name, ages, column, row[column]])
+        writer.writerow(["label_arrival", name, "auto", "snapshot_day", str(arrival["snapshot_day"])])
+        writer.writerow(["label_arrival", name, "auto", "days", arrival["auto"]["days"]])
+        writer.writerow(["label_arrival", name, "auto", "reason", arrival["auto"]["reason"]])
 
 
 #: The figures of one side of the certified triage the CSV keeps, per day and for the period.

@@ -10,6 +10,14 @@ before its 7-day block), the days the band rule itself compares with, clipped to
 the metric can take (PSI is never negative; rates, AUCs and KS lie in [0, 1]). The certificate
 alert's chart is drawn from the alert's own per-day counts (the auto-tickets' precision under the
 thresholds in force each day, with Wilson bars, and the certified target): nothing of it is stored.
+
+Label maturity: with ``label_maturity_days`` above 0 (or ``"auto"``) the mail says, before any
+figure, which day was judged and why (:func:`maturity_sentence`). Every mail ends with a compact
+table per version of the labeled share by cohort age, ages 0..:data:`ARRIVAL_MAX_AGE` and the
+older ages pooled, from the newest label snapshot up to the run's day, with the maturity
+``"auto"`` would choose for the version (:func:`arrival_view`; numbers from
+:func:`fraudcal.coverage.label_arrival`). Results without these keys (from before label
+maturity) render exactly the mail of old.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ MIN_BAND_DAYS = 7
 #: The stored daily column drawn for an alert's metric: the trailing-week PR-AUC is not stored,
 #: so its chart draws the daily PR-AUC and marks the judged week's value.
 SERIES_COLUMN = {"pr_auc_7d": "pr_auc"}
+#: Ages (days) the mail's label-arrival table lists one by one; older ages share its last column.
+ARRIVAL_MAX_AGE = 7
 #: The rules that have a threshold line, and its legend.
 THRESHOLD_NAMES = {
     "PSI": "alert threshold (psi_alert)",
@@ -361,6 +371,51 @@ def alert_subject(model_type: str, results: list[dict], day: date) -> str:
     return f"[ALERT] {model_type} {'; '.join(parts)} on {day}: retraining requested"
 
 
+def _days(count: int) -> str:
+    return f"{count} day{'' if count == 1 else 's'}"
+
+
+def maturity_sentence(summary: dict[str, Any] | None) -> str | None:
+    """What the mail says about the label maturity applied (None: 0 days requested, the mail of old).
+
+    ``summary`` is a result's ``label_maturity``
+    (:func:`fraudcal_airflow.steps.drift_report.maturity_summary`).
+    """
+    from fraudcal.maturity import AUTO
+
+    if not summary or (summary["days"] == 0 and summary["requested"] != AUTO):
+        return None
+    days, run_day, judged = summary["days"], summary["run_day"], summary["judged_day"]
+    if days == 0:
+        return (
+            f"Label maturity: 0 days, so the judged day is this run's day, {judged}, whose labels may still be "
+            f"arriving ({summary['reason']})."
+        )
+    return (
+        f"Label maturity: {_days(days)} ({summary['reason']}). The judged day is {judged}, {_days(days)} before this "
+        f"run's day {run_day}: the newest prediction day whose labels have matured. Every rule, and the reference "
+        f"days, count back from it: alerts come {_days(days)} later, but they are not raised by labels that have "
+        "not arrived yet."
+    )
+
+
+def arrival_view(model_version: str, entry: dict[str, Any] | None) -> dict[str, Any]:
+    """One version's compact label-arrival table: ages as columns, labeled and fraud shares as rows."""
+    from fraudcal.coverage import NO_LABEL_SNAPSHOTS, auto_maturity_sentence
+    from fraudcal_airflow.reporting.render import json_ready
+
+    entry = json_ready(entry)  # NaN shares as None: the table shows a dash
+    if entry is None:
+        return {"model_version": model_version, "none": NO_LABEL_SNAPSHOTS}
+    return {
+        "model_version": model_version,
+        "none": None,
+        "snapshot_day": entry["snapshot_day"],
+        "rows": entry["rows"],
+        "auto": auto_maturity_sentence(entry["auto"]),
+    }
+
+
 def render_html(
     subject: str,
     model_type: str,
@@ -372,7 +427,13 @@ def render_html(
     method: str = DEFAULT_METHOD,
 ) -> str:
     """The alert or digest e-mail (static HTML, cid: charts); the table at coverage ``level``, with
-    the per-class coverage of ``method`` (the default method, what the coverage rule judges)."""
+    the per-class coverage of ``method`` (the default method, what the coverage rule judges).
+
+    The label maturity (each result's ``label_maturity``: :func:`maturity_sentence`) and the
+    label-arrival tables (``label_arrival``: :func:`arrival_view`) are shown when the results
+    carry them.
+    """
+    summary = next((result["label_maturity"] for result in results if "label_maturity" in result), None)
     return render_template(
         "drift_report.html.j2",
         subject=subject,
@@ -382,4 +443,12 @@ def render_html(
         charts=sorted(charts),
         run_url=run_url,
         metrics=[(name, metric_label(name)) for name in table_metrics(level, method)],
+        maturity=maturity_sentence(summary),
+        arrival=[
+            arrival_view(result["model_version"], result["label_arrival"])
+            for result in results
+            if "label_arrival" in result
+        ],
+        arrival_max_age=ARRIVAL_MAX_AGE,
+        arrival_day=summary["run_day"] if summary else None,
     )

@@ -7,8 +7,11 @@ small query per version for the Venn-Abers sets in force in the period, and one 
 certified triage thresholds in force in it (:func:`fraudcal_airflow.db.triage.in_force_during`;
 each prediction judged with the thresholds in force when it was made,
 :func:`fraudcal.coverage.triage_figures`). The status follows the Param ``default_method``, and
-is red when a certificate was violated. Presentation is :mod:`fraudcal_airflow.reporting.coverage`;
-archiving and mail are shared with the drift report.
+is red when a certificate was violated. One more small query reads the label snapshots of the
+versions up to the report's end (:func:`fraudcal_airflow.db.maturity.read_snapshots`): the
+labeled share by cohort age and the maturity ``"auto"`` would choose
+(:func:`fraudcal.coverage.label_arrival_by_version`). Presentation is
+:mod:`fraudcal_airflow.reporting.coverage`; archiving and mail are shared with the drift report.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fraudcal.defaults import DEFAULT_REPORT_DAYS, METHODS, RESIDUAL_METHOD, SUPPORTED_LEVELS, VENN_ABERS_METHOD
+from fraudcal.defaults import (
+    DEFAULT_REPORT_DAYS,
+    REPORTED_METHODS,
+    RESIDUAL_METHOD,
+    SUPPORTED_LEVELS,
+    VENN_ABERS_METHOD,
+)
 from fraudcal_airflow.dates import parse_day
 from fraudcal_airflow.errors import ReportInputError
 from fraudcal_airflow.runtime import RunInfo
@@ -96,10 +105,12 @@ class ArchivedReport:
 
 def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: datetime | None = None) -> ArchivedReport:
     """Compute the figures, draw the charts, render the HTML and archive everything in ``folder``."""
+    from fraudcal.coverage import label_arrival_by_version
     from fraudcal_airflow.connections import fraud_db_connection, fraud_db_copy_connection
     from fraudcal_airflow.dates import utc_day_range
     from fraudcal_airflow.db import prediction_log
     from fraudcal_airflow.db.calibration_sets import newest_set_ages, sets_in_force_during
+    from fraudcal_airflow.db.maturity import read_snapshots
     from fraudcal_airflow.db.migrations import apply_migrations
     from fraudcal_airflow.db.triage import in_force_during
     from fraudcal_airflow.reporting import coverage as report
@@ -133,7 +144,8 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
             triage = {
                 version: in_force_during(conn, model_type, version, time_from, time_to) for version in versions
             }
-            ages = {method: newest_set_ages(conn, model_type, versions, method, now) for method in METHODS}
+            ages = {method: newest_set_ages(conn, model_type, versions, method, now) for method in REPORTED_METHODS}
+            snapshots = read_snapshots(conn, model_type, versions, last)
             figures = report.build_figures(
                 rows,
                 ages=ages[RESIDUAL_METHOD],
@@ -145,6 +157,7 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
                 venn_abers_by_version=venn_abers,
                 triage_by_version=triage,
                 period=(first, last),
+                label_arrival=label_arrival_by_version(snapshots, versions, last),
             )
             subject = report.subject_line(figures, model_type, versions, first, last)
             charts = report.render_charts(figures)

@@ -9,6 +9,15 @@ day and the two calendar days before it (a day not stored counts as not measured
 certificate rule judges the auto-tickets of the judged day and the 6 before under the certified
 thresholds in force when each prediction was made, computed on the fly from the prediction log
 and ``fraudcal.triage_certificates`` (:func:`certificate_block`).
+
+The judged day is chosen in one place, :func:`monitor` (:func:`fraudcal.drift.judged_day`): the
+run's day (the day before ``as_of``) with the Param ``label_maturity_days = 0`` (the default,
+the behaviour before label maturity, figure for figure), else the newest *matured* day, the
+run's day minus ``m`` (``"auto"``: ``m`` read from ``fraudcal.label_snapshots`` up to the run's
+day, :func:`label_maturity`). Every rule counts back from the judged day, so the reference
+window moves with it: alerts come ``m`` days later, but they are not raised by labels that have
+not arrived yet. Each result also carries the maturity applied and, per version, the labeled
+share by cohort age from the newest label snapshot (:func:`fraudcal.coverage.label_arrival`).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fraudcal.defaults import DEFAULT_METHOD, SUPPORTED_LEVELS
+from fraudcal.defaults import DEFAULT_LABEL_MATURITY_DAYS, DEFAULT_METHOD, SUPPORTED_LEVELS
 from fraudcal_airflow.dates import midnight
 from fraudcal_airflow.db import prediction_log
 from fraudcal_airflow.db.prediction_log import VersionPeriod
@@ -26,9 +35,11 @@ from fraudcal_airflow.errors import ReportInputError
 from fraudcal_airflow.runtime import RunInfo
 
 if TYPE_CHECKING:
+    import pandas as pd
     import psycopg
 
     from fraudcal.drift import DriftThresholds
+    from fraudcal.maturity import MaturityChoice
 
 #: PR-AUC is judged on the trailing week: one day's ~100 frauds make a daily PR-AUC too noisy
 #: for a 10 % rule (on the synthetic log a stable model's daily PR-AUC moved by +-15 %).
@@ -46,6 +57,8 @@ class DriftRequest:
     thresholds: DriftThresholds
     recipients: tuple[str, ...]
     send_digest: bool
+    #: ``label_maturity_days`` as requested: ``"auto"`` or the days (0: the run's own day is judged).
+    label_maturity_days: str | int = DEFAULT_LABEL_MATURITY_DAYS
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> DriftRequest:
@@ -54,12 +67,20 @@ class DriftRequest:
         Raises
         ------
         ReportInputError
-            When ``psi_warn`` exceeds ``psi_alert``.
+            When ``psi_warn`` exceeds ``psi_alert``, or ``label_maturity_days`` is neither
+            ``"auto"`` nor an integer in 0..365 (``"400"`` passes the form's pattern), naming
+            the value; before any connection, so nothing is judged or stored.
         """
         from fraudcal.drift import DriftThresholds
+        from fraudcal.maturity import InvalidMaturityError, resolve_label_maturity
 
         if params["psi_warn"] > params["psi_alert"]:
             raise ReportInputError(f"psi_warn={params['psi_warn']} must not exceed psi_alert={params['psi_alert']}")
+        maturity = params.get("label_maturity_days", DEFAULT_LABEL_MATURITY_DAYS)
+        try:
+            resolve_label_maturity(maturity, None)
+        except InvalidMaturityError as error:
+            raise ReportInputError(f"Param {error}; nothing was judged or stored") from None
         return cls(
             model_type=params["model_type"],
             model_versions=tuple(params["model_versions"] or ()),
@@ -75,6 +96,7 @@ class DriftRequest:
             ),
             recipients=tuple(params["recipients"]),
             send_digest=bool(params["send_digest"]),
+            label_maturity_days=maturity,
         )
 
 
@@ -215,15 +237,52 @@ def monitor_day(
     }
 
 
+def label_maturity(requested: str | int, snapshots: pd.DataFrame, run_day: date) -> MaturityChoice:
+    """The label maturity the run applies, and why (:func:`fraudcal.maturity.resolve_label_maturity`).
+
+    A number is taken as it is. ``"auto"`` reads the arrival curve of ``snapshots``: the label
+    snapshots of the model type's judged versions, pooled, recorded up to ``run_day``
+    (:func:`fraudcal.maturity.snapshot_day_for` of ``as_of``). Without a curve that tells (no
+    snapshots, too little history) it falls back to 0 days, and the reason says so.
+    """
+    from dataclasses import replace
+
+    from fraudcal.maturity import AUTO, arrival_curve, resolve_label_maturity
+
+    if requested != AUTO:
+        return resolve_label_maturity(requested, None)
+    curve = arrival_curve(snapshots) if len(snapshots) else None
+    choice = resolve_label_maturity(AUTO, curve, fallback_days=0)
+    seen = (
+        f"label snapshots of {snapshots['snapshot_day'].nunique()} day(s) up to {run_day}"
+        if len(snapshots)
+        else f"no label snapshot up to {run_day}"
+    )
+    return replace(choice, reason=f"{choice.reason} [{seen}]")
+
+
+def maturity_summary(choice: MaturityChoice, run_day: date, day: date) -> dict[str, Any]:
+    """What each result carries about the maturity: the choice, the run's day and the judged day."""
+    return {**choice.to_dict(), "run_day": run_day.isoformat(), "judged_day": day.isoformat()}
+
+
 def monitor(request: DriftRequest, run: RunInfo) -> list[dict[str, Any]]:
     """Compute, store and judge each version's day against its reference window.
 
-    The day is the run's data interval: the day before ``as_of``.
+    The judged day is :func:`fraudcal.drift.judged_day`: the run's data interval (the day
+    before ``as_of``) with ``label_maturity_days = 0``, else the newest matured day, the run's
+    day minus the maturity; chosen here, once, for every version and rule.
     """
+    from fraudcal.coverage import label_arrival_by_version
+    from fraudcal.drift import judged_day
+    from fraudcal.maturity import snapshot_day_for
     from fraudcal_airflow.connections import fraud_db_connection, fraud_db_copy_connection
+    from fraudcal_airflow.db.maturity import read_snapshots
     from fraudcal_airflow.db.migrations import apply_migrations
+    from fraudcal_airflow.reporting.drift import ARRIVAL_MAX_AGE
+    from fraudcal_airflow.reporting.render import json_ready
 
-    day = (run.as_of - timedelta(days=1)).date()
+    run_day = snapshot_day_for(run.as_of)
     copy_conn = fraud_db_copy_connection()
     try:
         with fraud_db_connection() as conn:
@@ -231,6 +290,10 @@ def monitor(request: DriftRequest, run: RunInfo) -> list[dict[str, Any]]:
             versions = prediction_log.requested_or_known_versions(
                 conn, request.source, request.model_type, request.model_versions, ReportInputError
             )
+            snapshots = read_snapshots(conn, request.model_type, versions, run_day)
+            maturity = label_maturity(request.label_maturity_days, snapshots, run_day)
+            day = judged_day(run.as_of, maturity.days)
+            print(f"label maturity: {maturity.reason}; judged day {day} (the run's day {run_day})")
             results = [
                 monitor_day(
                     conn,
@@ -247,9 +310,12 @@ def monitor(request: DriftRequest, run: RunInfo) -> list[dict[str, Any]]:
             ]
     finally:
         copy_conn.close()
+    arrival = label_arrival_by_version(snapshots, versions, run_day, max_age=ARRIVAL_MAX_AGE)
     for result in results:
         rules = ", ".join(f"{a['rule']} ({a['metric']}={a['value']:.4f})" for a in result["alerts"]) or "no alert"
         print(f"{result['model_version']} {result['day']}: {rules}; " + "; ".join(result["notes"]))
+        result["label_maturity"] = maturity_summary(maturity, run_day, day)
+        result["label_arrival"] = json_ready(arrival[result["model_version"]])
     return results
 
 
