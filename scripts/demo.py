@@ -9,7 +9,11 @@
 4. renders the coverage report to a file and delivers it to a local mail sink (aiosmtpd);
 5. monitors a second, drifting model type (``fraud_detector_drifted``: its features shift a
    week ago) and runs ``report_drift``, which mails an ``[ALERT]`` and emits the
-   ``fraud_model_retraining_requested`` Asset event.
+   ``fraud_model_retraining_requested`` Asset event;
+6. on the way, prints each version's certified triage thresholds (with targets this weak model
+   can meet: :data:`DEMO_TRIAGE`) and what they did on the report's days;
+7. replays residual, Mondrian, Mondrian + ACI and Venn-Abers' certified triage over the last 60
+   days (``replay_methods``) and prints the verdict table.
 
 Every DAG runs with ``dag.test()`` (Airflow's metadata in a throwaway SQLite
 ``AIRFLOW_HOME``; task logs go to files under ``artifacts/demo``). Services come from
