@@ -131,6 +131,16 @@ def default_method_param(description: str) -> Param:
     )
 
 
+def optional_period_params(from_description: str, to_description: str) -> dict[str, Param]:
+    """``date_from`` / ``date_to``: inclusive UTC days, both empty for the DAG's default period."""
+    return {
+        "date_from": Param(
+            None, type=["null", "string"], format="date", title="From (inclusive)", description=from_description
+        ),
+        "date_to": Param(None, type=["null", "string"], format="date", title="To (inclusive)", description=to_description),
+    }
+
+
 def hours_param(default: int, title: str, description: str) -> Param:
     """A duration in whole hours, 1 h to 30 days."""
     return Param(default, type="integer", minimum=1, maximum=720, title=title, description=description)
@@ -369,19 +379,9 @@ def report_coverage() -> dict[str, Param]:
         "model_type": model_type_param(),
         "model_versions": model_versions_param("Empty: every version of the model type."),
         "source": source_param(with_csv=False),
-        "date_from": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="From (inclusive)",
-            description=f"YYYY-MM-DD. Empty (with date_to): the last {DEFAULT_REPORT_DAYS} days with labels.",
-        ),
-        "date_to": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="To (inclusive)",
-            description="YYYY-MM-DD. Empty (with date_from): the last labeled day.",
+        **optional_period_params(
+            f"YYYY-MM-DD. Empty (with date_to): the last {DEFAULT_REPORT_DAYS} days with labels.",
+            "YYYY-MM-DD. Empty (with date_from): the last labeled day.",
         ),
         "coverage_level": coverage_level_param(
             "Coverage level (%)", "The level of the per-day, width, automation and replay figures."
@@ -476,20 +476,10 @@ def replay_methods() -> dict[str, Param]:
         "model_type": model_type_param(),
         "model_versions": model_versions_param("Empty: every version of the model type."),
         "source": source_param(with_csv=False),
-        "date_from": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="From (inclusive)",
-            description=f"First replayed day (UTC), YYYY-MM-DD. Empty (with date_to): the last {DEFAULT_REPLAY_DAYS} "
+        **optional_period_params(
+            f"First replayed day (UTC), YYYY-MM-DD. Empty (with date_to): the last {DEFAULT_REPLAY_DAYS} "
             "days up to the last labeled day.",
-        ),
-        "date_to": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="To (inclusive)",
-            description="Last replayed day (UTC), YYYY-MM-DD. Empty (with date_from): the last labeled day.",
+            "Last replayed day (UTC), YYYY-MM-DD. Empty (with date_from): the last labeled day.",
         ),
         "methods": Param(
             methods,

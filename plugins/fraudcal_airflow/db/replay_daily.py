@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from fraudcal.replay import COUNT_COLUMNS
 from fraudcal_airflow.db.sql import load_sql
 
 if TYPE_CHECKING:
@@ -31,18 +32,7 @@ COLUMNS = (
     "level",
     "window_days",
     "label_maturity_days",
-    "n",
-    "covered",
-    "set_0",
-    "set_1",
-    "set_both",
-    "set_empty",
-    "high_risk",
-    "tickets",
-    "tickets_fraud",
-    "cleared",
-    "cleared_legit",
-    "review",
+    *COUNT_COLUMNS,
     "quantile",
     "window_n",
     "alpha",
@@ -58,18 +48,7 @@ INTEGER_COLUMNS = (
     "level",
     "window_days",
     "label_maturity_days",
-    "n",
-    "covered",
-    "set_0",
-    "set_1",
-    "set_both",
-    "set_empty",
-    "high_risk",
-    "tickets",
-    "tickets_fraud",
-    "cleared",
-    "cleared_legit",
-    "review",
+    *COUNT_COLUMNS,
     "window_n",
 )
 FLOAT_COLUMNS = ("quantile", "alpha", "ticket_threshold", "clear_threshold", "ece_raw", "ece_p")

@@ -94,3 +94,30 @@ def read_archived(folder: Path, chart_names: list[str]) -> tuple[str, dict[str, 
         {name: (folder / name).read_bytes() for name in chart_names},
         (folder / CSV_NAME).read_text(encoding="utf-8"),
     )
+
+
+def send_archived(archived: dict[str, Any], *, csv_name: str) -> str:
+    """Send an archived report exactly as archived, through ``smtp_default``; record when it was accepted.
+
+    ``archived`` is a build step's return value (``folder``, ``charts``, ``subject``,
+    ``recipients``, ``report_id``). Returns the Message-ID.
+    """
+    from fraudcal_airflow.connections import SMTP_CONN_ID, fraud_db_connection
+    from fraudcal_airflow.db.report_runs import mark_report_sent
+    from fraudcal_airflow.reporting.mail import build_message, send_message
+
+    html, charts, csv_text = read_archived(Path(archived["folder"]), archived["charts"])
+    message = build_message(
+        subject=archived["subject"],
+        sender=None,
+        recipients=archived["recipients"],
+        html=html,
+        charts=charts,
+        csv_text=csv_text,
+        csv_name=csv_name,
+    )
+    send_message(message, SMTP_CONN_ID)
+    with fraud_db_connection() as conn:
+        mark_report_sent(conn, archived["report_id"])
+    print(f"sent to {', '.join(archived['recipients'])}: {archived['subject']}")
+    return message["Message-ID"]

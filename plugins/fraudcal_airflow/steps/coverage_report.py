@@ -205,24 +205,8 @@ def build_report(params: Mapping[str, Any], run: RunInfo, *, folder: Path, now: 
 def send_report(archived: Mapping[str, Any]) -> str:
     """Send the archived report through ``smtp_default``; record when the server accepted it.
 
-    Returns the Message-ID.
+    Returns the Message-ID (:func:`fraudcal_airflow.reporting.archive.send_archived`).
     """
-    from fraudcal_airflow.connections import SMTP_CONN_ID, fraud_db_connection
-    from fraudcal_airflow.db.report_runs import mark_report_sent
-    from fraudcal_airflow.reporting.archive import read_archived
-    from fraudcal_airflow.reporting.mail import build_message, send_message
+    from fraudcal_airflow.reporting.archive import send_archived
 
-    html, charts, csv_text = read_archived(Path(archived["folder"]), archived["charts"])
-    message = build_message(
-        subject=archived["subject"],
-        sender=None,
-        recipients=archived["recipients"],
-        html=html,
-        charts=charts,
-        csv_text=csv_text,
-    )
-    send_message(message, SMTP_CONN_ID)
-    with fraud_db_connection() as conn:
-        mark_report_sent(conn, archived["report_id"])
-    print(f"sent to {', '.join(archived['recipients'])}: {archived['subject']}")
-    return message["Message-ID"]
+    return send_archived(dict(archived), csv_name="coverage_report.csv")
